@@ -1,0 +1,113 @@
+//! Job files (`jobs/*.toml`, SPEC §12). Unknown keys are errors; paths are relative to the job
+//! file.
+//!
+//! ```toml
+//! name = "demo"                  # the job's name, in logs and the summary
+//! insurer_no = "141309"          # 保険者番号 the job loads for (6 digits)
+//! store = "../demo-out/store"    # the Parquet store directory
+//! gaiji = "../sample-data/gaiji/141309.tsv"   # 外字 table; default: the shipped mappings/gaiji/<insurer_no>.tsv
+//! on_file_error = "fail_load"    # fail_load (default): a rejected file fails the load, nothing is stored;
+//!                                # skip_file: the load goes on without it and exits 3
+//! [[sources]]
+//! path = "../sample-data/5311_*.csv"  # a file or a glob; matches are loaded in name order
+//! mapping = "kokuhoren_5311"          # a shipped mapping, or a path to a mapping .toml
+//! mode = "incremental"                # optional: overrides the mapping's snapshot|incremental
+//! [thresholds]
+//! max_quarantined_ratio = 0.01        # abort the load when a file quarantines more than this share
+//! ```
+
+use crate::map::layout::ModeName;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    /// The job's name.
+    pub name: String,
+    /// 保険者番号 (6 digits).
+    pub insurer_no: String,
+    /// The store directory.
+    pub store: PathBuf,
+    /// The 外字 table (SPEC §4.6).
+    #[serde(default)]
+    pub gaiji: Option<PathBuf>,
+    /// What a file error does to the load.
+    #[serde(default)]
+    pub on_file_error: FileErrorPolicy,
+    /// The exports to load.
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FileErrorPolicy {
+    #[default]
+    FailLoad,
+    SkipFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A path or glob, relative to the job file.
+    pub path: String,
+    /// A shipped mapping name or a path to a mapping file.
+    pub mapping: String,
+    /// Overrides the mapping's mode.
+    #[serde(default)]
+    pub mode: Option<ModeName>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Abort the load when a file quarantines more than this share of its records (0.01 = 1%).
+    #[serde(default)]
+    pub max_quarantined_ratio: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+pub struct Job {
+    pub file: JobFile,
+    /// The directory of the job file, which relative paths start from.
+    pub dir: PathBuf,
+    pub path: PathBuf,
+}
+
+impl Job {
+    pub fn load(path: &Path) -> Result<Job, JobConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobConfigError::Io { path: path.to_path_buf(), source })?;
+        let file: JobFile = toml::from_str(&text).map_err(|source| JobConfigError::Toml { path: path.to_path_buf(), source })?;
+        let invalid = |reason: String| JobConfigError::Invalid { path: path.to_path_buf(), reason };
+        if file.insurer_no.len() != 6 || !file.insurer_no.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(format!("insurer_no `{}` is not 6 digits", file.insurer_no)));
+        }
+        if file.sources.is_empty() {
+            return Err(invalid("a job needs at least one [[sources]]".into()));
+        }
+        if let Some(r) = file.thresholds.max_quarantined_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(invalid("thresholds.max_quarantined_ratio must be between 0 and 1".into()));
+            }
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        Ok(Job { file, dir, path: path.to_path_buf() })
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+}

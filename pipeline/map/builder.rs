@@ -1,0 +1,168 @@
+//! Arrow builders for one record set: rows are appended column by column straight from the
+//! decoded fields, with no intermediate row objects.
+
+use crate::schema::RecordSetSchema;
+use arrow::array::{
+    new_null_array, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
+};
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+/// A typed value ready to append.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Str(&'a str),
+    Int(i64),
+    Decimal(i128),
+    Date(i32),
+}
+
+pub enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Date32(Date32Builder),
+    Decimal(Decimal128Builder),
+    Boolean(BooleanBuilder),
+    /// A column no source layout fills (e.g. lists of XML layouts): only nulls.
+    Nulls(DataType, usize),
+}
+
+impl ColumnBuilder {
+    pub fn new(dt: &DataType) -> Self {
+        match dt {
+            DataType::Utf8 => ColumnBuilder::Utf8(StringBuilder::new()),
+            DataType::Int32 => ColumnBuilder::Int32(Int32Builder::new()),
+            DataType::Int64 => ColumnBuilder::Int64(Int64Builder::new()),
+            DataType::Date32 => ColumnBuilder::Date32(Date32Builder::new()),
+            DataType::Decimal128(p, s) => {
+                ColumnBuilder::Decimal(Decimal128Builder::new().with_precision_and_scale(*p, *s).unwrap_or_else(|_| Decimal128Builder::new()))
+            }
+            DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
+            other => ColumnBuilder::Nulls(other.clone(), 0),
+        }
+    }
+
+    /// Appends a value. The compiler has checked types, so a mismatch can only come from a
+    /// lookup or constant; it is stored as null rather than panicking. Returns false when the
+    /// value did not fit (an integer outside Int32, a decimal beyond its precision).
+    pub fn append(&mut self, v: Value<'_>) -> bool {
+        match (self, v) {
+            (ColumnBuilder::Utf8(b), Value::Str(s)) => b.append_value(s),
+            (ColumnBuilder::Int32(b), Value::Int(i)) => match i32::try_from(i) {
+                Ok(i) => b.append_value(i),
+                Err(_) => {
+                    b.append_null();
+                    return false;
+                }
+            },
+            (ColumnBuilder::Int64(b), Value::Int(i)) => b.append_value(i),
+            (ColumnBuilder::Date32(b), Value::Date(d)) => b.append_value(d),
+            (ColumnBuilder::Decimal(b), Value::Decimal(d)) => b.append_value(d),
+            (ColumnBuilder::Nulls(_, n), _) => *n += 1,
+            (c, _) => c.append_null(),
+        }
+        true
+    }
+
+    pub fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Utf8(b) => b.append_null(),
+            ColumnBuilder::Int32(b) => b.append_null(),
+            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::Date32(b) => b.append_null(),
+            ColumnBuilder::Decimal(b) => b.append_null(),
+            ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::Nulls(_, n) => *n += 1,
+        }
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Utf8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(b) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::Nulls(dt, n) => {
+                let a = new_null_array(dt, *n);
+                *n = 0;
+                a
+            }
+        }
+    }
+}
+
+/// Rows of one record set from one file, with their provenance and apply order.
+pub struct SetBuilder {
+    pub schema: Arc<RecordSetSchema>,
+    columns: Vec<ColumnBuilder>,
+    source_file: StringBuilder,
+    source_record: Int64Builder,
+    source_offset: Int64Builder,
+    /// Date32 of the row's apply-order date (i32::MIN when the layout has none).
+    pub order_date: Vec<i32>,
+    rows: usize,
+}
+
+/// Finished rows of a record set: content and provenance columns except `row_hash`, which is
+/// computed when the set is finalised, plus the apply-order date of each row.
+pub struct SetRows {
+    pub columns: Vec<ArrayRef>,
+    pub order_date: Vec<i32>,
+    /// Index of the file in the load, for ordering.
+    pub file_seq: u32,
+}
+
+impl SetBuilder {
+    pub fn new(schema: Arc<RecordSetSchema>) -> Self {
+        let columns = schema.columns[..schema.content_len()].iter().map(|c| ColumnBuilder::new(&c.data_type)).collect();
+        SetBuilder {
+            schema,
+            columns,
+            source_file: StringBuilder::new(),
+            source_record: Int64Builder::new(),
+            source_offset: Int64Builder::new(),
+            order_date: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn column(&mut self, i: usize) -> &mut ColumnBuilder {
+        &mut self.columns[i]
+    }
+
+    pub fn end_row(&mut self, file: &str, record_no: u64, offset: u64, order_date: Option<i32>) {
+        self.source_file.append_value(file);
+        self.source_record.append_value(record_no as i64);
+        self.source_offset.append_value(offset as i64);
+        self.order_date.push(order_date.unwrap_or(i32::MIN));
+        self.rows += 1;
+    }
+
+    pub fn finish(&mut self, file_seq: u32) -> SetRows {
+        let mut columns: Vec<ArrayRef> = self.columns.iter_mut().map(|c| c.finish()).collect();
+        columns.push(Arc::new(self.source_file.finish()));
+        columns.push(Arc::new(self.source_record.finish()));
+        columns.push(Arc::new(self.source_offset.finish()));
+        self.rows = 0;
+        SetRows { columns, order_date: std::mem::take(&mut self.order_date), file_seq }
+    }
+}
+
+/// Builds a batch of a set's schema from columns that already include `row_hash`.
+pub fn batch(schema: &RecordSetSchema, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(schema.arrow.clone(), columns)
+}

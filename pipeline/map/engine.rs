@@ -1,0 +1,431 @@
+//! The mapping engine: one data record to rows of record sets.
+//!
+//! ```text
+//!  record ─► for each declared field: cut ─► decode (strict) ─► 外字 ─► trim padding
+//!                                         ─► null conventions ─► text | int | decimal | date
+//!         ─► which outputs apply (when_present / when_any_present)
+//!         ─► key checks (present, shape, insurer)      any failure: RecordError, no row at all
+//!         ─► append to each output's SetBuilder
+//! ```
+//!
+//! Every field is converted before anything is appended, so a record with an error yields no row
+//! in any record set (SPEC §5.2) and the builders never need to be rolled back.
+
+use super::builder::{SetBuilder, Value};
+use super::compile::{ColumnSource, Condition, FieldKind, Layout, Loc, Pad, Scalar};
+use super::layout::EncodingName;
+use crate::codec::gaiji::{GaijiTable, UnmappedGaiji};
+use crate::codec::wareki::{parse_date, EraTable};
+use crate::codec::{cp932, kana};
+use crate::read::RecordView;
+
+use arrow::datatypes::DataType;
+
+/// Why a record is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordErrorKind {
+    FieldCount,
+    Decode,
+    Date,
+    Number,
+    Key,
+    Insurer,
+    RecordKind,
+}
+
+impl RecordErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordErrorKind::FieldCount => "field_count",
+            RecordErrorKind::Decode => "decode",
+            RecordErrorKind::Date => "invalid_date",
+            RecordErrorKind::Number => "invalid_number",
+            RecordErrorKind::Key => "malformed_key",
+            RecordErrorKind::Insurer => "other_insurer",
+            RecordErrorKind::RecordKind => "record_kind",
+        }
+    }
+}
+
+/// A record error, named by field and byte offset; never carries the field's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub kind: RecordErrorKind,
+    /// 1-based field number (CSV) or first byte (fixed), and the field's name.
+    pub field: Option<(usize, String)>,
+    /// Byte offset in the file.
+    pub offset: Option<u64>,
+    pub detail: String,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((no, name)) = &self.field {
+            write!(f, "field {no} ({name}): ")?;
+        }
+        write!(f, "{}", self.detail)?;
+        if let Some(o) = self.offset {
+            write!(f, " at byte offset {o}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Val {
+    Null,
+    Text,
+    Int(i64),
+    Dec(i128),
+    Date(i32),
+}
+
+/// A warning raised while mapping a record that is still accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldWarning {
+    pub field: String,
+    pub message: String,
+}
+
+/// Per-layout limits each field must respect to fit every column it fills.
+struct FieldLimits {
+    int_max: i64,
+    int_min: i64,
+    decimal_precision: Option<u8>,
+}
+
+pub struct Mapper<'a> {
+    layout: &'a Layout,
+    eras: &'a EraTable,
+    gaiji: &'a GaijiTable,
+    insurer_no: &'a str,
+    limits: Vec<FieldLimits>,
+    vals: Vec<Val>,
+    spans: Vec<(usize, usize)>,
+    text: String,
+    kana: String,
+    unmapped: Vec<UnmappedGaiji>,
+    emit: Vec<bool>,
+    pub warnings: Vec<FieldWarning>,
+}
+
+impl<'a> Mapper<'a> {
+    pub fn new(layout: &'a Layout, eras: &'a EraTable, gaiji: &'a GaijiTable, insurer_no: &'a str) -> Self {
+        let mut limits: Vec<FieldLimits> =
+            layout.fields.iter().map(|_| FieldLimits { int_max: i64::MAX, int_min: i64::MIN, decimal_precision: None }).collect();
+        for o in &layout.outputs {
+            for (ci, src) in o.columns.iter().enumerate() {
+                if let ColumnSource::Field { field, .. } = src {
+                    match o.set.columns[ci].data_type {
+                        DataType::Int32 => {
+                            limits[*field].int_max = limits[*field].int_max.min(i32::MAX as i64);
+                            limits[*field].int_min = limits[*field].int_min.max(i32::MIN as i64);
+                        }
+                        DataType::Decimal128(p, _) => {
+                            let l = &mut limits[*field];
+                            l.decimal_precision = Some(l.decimal_precision.map_or(p, |q| q.min(p)));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Mapper {
+            layout,
+            eras,
+            gaiji,
+            insurer_no,
+            limits,
+            vals: Vec::with_capacity(layout.fields.len()),
+            spans: Vec::with_capacity(layout.fields.len()),
+            text: String::with_capacity(4096),
+            kana: String::new(),
+            unmapped: Vec::new(),
+            emit: vec![false; layout.outputs.len()],
+            warnings: Vec::new(),
+        }
+    }
+
+    fn text_of(&self, field: usize) -> &str {
+        let (s, e) = self.spans[field];
+        &self.text[s..e]
+    }
+
+    fn present(&self, field: usize) -> bool {
+        !matches!(self.vals[field], Val::Null)
+    }
+
+    /// Converts every field of `rec`. On success the values wait in the mapper for `append`.
+    pub fn convert(&mut self, rec: &RecordView<'_>) -> Result<(), RecordError> {
+        let layout = self.layout;
+        self.vals.clear();
+        self.spans.clear();
+        self.text.clear();
+        self.warnings.clear();
+        if let super::compile::SourceFormat::Csv { fields, .. } = layout.format {
+            if rec.field_count() != fields {
+                return Err(RecordError {
+                    kind: RecordErrorKind::FieldCount,
+                    field: None,
+                    offset: Some(rec.offset),
+                    detail: format!("{} fields, expected {fields}", rec.field_count()),
+                });
+            }
+        }
+        for (fi, f) in layout.fields.iter().enumerate() {
+            let err = |kind, offset: Option<u64>, detail: String| RecordError {
+                kind,
+                field: Some((f.number, f.name.clone())),
+                offset,
+                detail,
+            };
+            let (bytes, off) = match f.loc {
+                Loc::Field(i) => rec.field(i),
+                Loc::Bytes(s, l) => rec.bytes(s, l),
+            }
+            .ok_or_else(|| err(RecordErrorKind::FieldCount, Some(rec.offset), "the record is too short for this field".into()))?;
+            let start = self.text.len();
+            match layout.encoding {
+                EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {
+                    self.text.truncate(start);
+                    err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
+                })?,
+                EncodingName::Utf8 => match std::str::from_utf8(bytes) {
+                    Ok(s) => self.text.push_str(s),
+                    Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
+                },
+            }
+            if !self.gaiji.is_empty() || self.text[start..].bytes().any(|b| b == 0xEE || b == 0xEF) {
+                self.unmapped.clear();
+                self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
+                for u in &self.unmapped {
+                    self.warnings.push(FieldWarning {
+                        field: f.name.clone(),
+                        message: format!("field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is", f.number, f.name, u.code_point as u32),
+                    });
+                }
+            }
+            // Trim padding where the layout says the field is padded.
+            let mut end = self.text.len();
+            match f.pad {
+                Pad::None => {}
+                Pad::Space => end = start + self.text[start..end].trim_end_matches(' ').len(),
+                Pad::Zenkaku => end = start + self.text[start..end].trim_end_matches([' ', '\u{3000}']).len(),
+            }
+            self.text.truncate(end);
+            let s = &self.text[start..end];
+            // A field that is empty or only padding is null, whatever its type (SPEC §5.1).
+            if s.chars().all(|c| c == ' ' || c == '\u{3000}') {
+                self.text.truncate(start);
+                self.vals.push(Val::Null);
+                self.spans.push((start, start));
+                continue;
+            }
+            if f.normalize_insurer && s.len() == 8 && s.starts_with("00") && s.bytes().all(|b| b.is_ascii_digit()) {
+                self.text.replace_range(start..start + 2, "");
+            }
+            let end = self.text.len();
+            let s = &self.text[start..end];
+            let lim = &self.limits[fi];
+            let v = match f.kind {
+                FieldKind::Text => Val::Text,
+                FieldKind::Int => {
+                    let t = s.trim_matches(' ');
+                    match parse_int(t) {
+                        Some(i) if i >= lim.int_min && i <= lim.int_max => Val::Int(i),
+                        Some(_) => return Err(err(RecordErrorKind::Number, Some(off), "integer out of range".into())),
+                        None => return Err(err(RecordErrorKind::Number, Some(off), "not an integer".into())),
+                    }
+                }
+                FieldKind::Decimal(scale) => match parse_decimal(s.trim_matches(' '), scale, lim.decimal_precision) {
+                    Some(d) => Val::Dec(d),
+                    None => return Err(err(RecordErrorKind::Number, Some(off), format!("not a decimal with at most {scale} decimal places that fits its column"))),
+                },
+                FieldKind::Date(style) => match parse_date(s, style, f.ends_period, self.eras) {
+                    Ok(Some(d)) => Val::Date(d),
+                    Ok(None) => Val::Null,
+                    Err(e) => return Err(err(RecordErrorKind::Date, Some(off), format!("invalid date ({})", e.describe()))),
+                },
+            };
+            self.vals.push(v);
+            self.spans.push((start, end));
+        }
+        // Which outputs apply, and their keys.
+        for (oi, o) in layout.outputs.iter().enumerate() {
+            let emit = o.when_present.iter().all(|&f| self.present(f))
+                && (o.when_any_present.is_empty() || o.when_any_present.iter().any(|&f| self.present(f)));
+            self.emit[oi] = emit;
+            if !emit {
+                continue;
+            }
+            for &k in &o.set.key {
+                let col = &o.set.columns[k];
+                if let ColumnSource::Field { field, .. } = &o.columns[k] {
+                    let f = &layout.fields[*field];
+                    let err = |detail: String| RecordError {
+                        kind: RecordErrorKind::Key,
+                        field: Some((f.number, f.name.clone())),
+                        offset: Some(rec.offset),
+                        detail,
+                    };
+                    if !self.present(*field) {
+                        return Err(err(format!("key {} is missing", col.name)));
+                    }
+                    if let Some(shape) = col.shape {
+                        if !shape.accepts(self.text_of(*field)) {
+                            return Err(err(format!("key {} is malformed: expected {}", col.name, shape.describe())));
+                        }
+                    }
+                    if col.name == "insurer_no" && layout.envelope.as_ref().and_then(|e| e.data_insurer).is_none() && self.text_of(*field) != self.insurer_no {
+                        return Err(RecordError {
+                            kind: RecordErrorKind::Insurer,
+                            field: Some((f.number, f.name.clone())),
+                            offset: Some(rec.offset),
+                            detail: format!("insurer_no is not the job's insurer {}", self.insurer_no),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The converted text of a field (after `convert`), if present.
+    pub fn field_text(&self, field: usize) -> Option<&str> {
+        self.present(field).then(|| self.text_of(field))
+    }
+
+    /// The apply-order date of the converted record.
+    pub fn order_date(&self) -> Option<i32> {
+        match self.layout.apply_order_field.map(|f| self.vals[f]) {
+            Some(Val::Date(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Appends the converted record to the builders of the outputs that apply. `builders` is
+    /// indexed like `layout.outputs`.
+    pub fn append(&mut self, builders: &mut [&mut SetBuilder], file: &str, record_no: u64, offset: u64) {
+        let order = self.order_date();
+        for (oi, o) in self.layout.outputs.iter().enumerate() {
+            if !self.emit[oi] {
+                continue;
+            }
+            let b = &mut *builders[oi];
+            for (ci, src) in o.columns.iter().enumerate() {
+                let col = b.column(ci);
+                match src {
+                    ColumnSource::Null => col.append_null(),
+                    ColumnSource::Const(s) => {
+                        col.append(scalar_value(s));
+                    }
+                    ColumnSource::Field { field, nfkc } => {
+                        let v = match self.vals[*field] {
+                            Val::Null => Value::Null,
+                            Val::Text if *nfkc => {
+                                self.kana.clear();
+                                let (s, e) = self.spans[*field];
+                                kana::nfkc_into(&self.text[s..e], &mut self.kana);
+                                Value::Str(&self.kana)
+                            }
+                            Val::Text => {
+                                let (s, e) = self.spans[*field];
+                                Value::Str(&self.text[s..e])
+                            }
+                            Val::Int(i) => Value::Int(i),
+                            Val::Dec(d) => Value::Decimal(d),
+                            Val::Date(d) => Value::Date(d),
+                        };
+                        col.append(v);
+                    }
+                    ColumnSource::Lookup { field, values } => {
+                        let v = if self.present(*field) { values.get(self.text_of(*field)) } else { None };
+                        match v {
+                            Some(s) => {
+                                col.append(scalar_value(s));
+                            }
+                            None => col.append_null(),
+                        }
+                    }
+                    ColumnSource::FirstMatch(rules) => {
+                        let hit = rules.iter().find(|(c, _)| match c {
+                            Condition::Always => true,
+                            Condition::AllPresent(fs) => fs.iter().all(|&f| self.present(f)),
+                            Condition::In { field, values } => self.present(*field) && values.iter().any(|v| v == self.text_of(*field)),
+                        });
+                        match hit {
+                            Some((_, s)) => {
+                                col.append(scalar_value(s));
+                            }
+                            None => col.append_null(),
+                        }
+                    }
+                }
+            }
+            b.end_row(file, record_no, offset, order);
+        }
+    }
+}
+
+fn scalar_value(s: &Scalar) -> Value<'_> {
+    match s {
+        Scalar::Utf8(v) => Value::Str(v),
+        Scalar::Int(i) => Value::Int(*i),
+    }
+}
+
+/// ASCII digits with an optional leading sign.
+fn parse_int(t: &str) -> Option<i64> {
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// `52.3` with `scale` 1 → 523. More decimal places than the scale, or more digits than the
+/// precision, is not a value of the column.
+fn parse_decimal(t: &str, scale: i8, precision: Option<u8>) -> Option<i128> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > scale.max(0) as usize {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        v = v.checked_mul(10)?.checked_add((b - b'0') as i128)?;
+    }
+    for _ in frac.len()..scale.max(0) as usize {
+        v = v.checked_mul(10)?;
+    }
+    if let Some(p) = precision {
+        if v >= 10i128.checked_pow(p as u32)? {
+            return None;
+        }
+    }
+    Some(if neg { -v } else { v })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_ints() {
+        assert_eq!(parse_decimal("52.3", 1, Some(6)), Some(523));
+        assert_eq!(parse_decimal("52", 1, Some(6)), Some(520));
+        assert_eq!(parse_decimal("52.34", 1, Some(6)), None);
+        assert_eq!(parse_decimal("123456.7", 1, Some(6)), None);
+        assert_eq!(parse_decimal("x", 1, None), None);
+        assert_eq!(parse_int("090"), Some(90));
+        assert_eq!(parse_int("9 0"), None);
+        assert_eq!(parse_int(""), None);
+    }
+}

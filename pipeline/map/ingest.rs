@@ -1,0 +1,375 @@
+//! One source file through read → decode → map, with the envelope checks of SPEC §4.1 and §4.3.
+//!
+//! ```text
+//!  file ─► splitter ─► record 1: header/control? ─► data records ─► Mapper ─► SetBuilders
+//!                                                      │ record error
+//!                                                      └──────────────► QuarantineBuilder
+//!          end: trailer/end present? counts agree? ── no ─► FileError: nothing of the file is kept
+//! ```
+//!
+//! Everything a file yields is held until the file has been read to its end, because some file
+//! errors (a count mismatch, a missing end record) are only known there; the caller adds the
+//! outcome to the load only when the file is whole.
+
+use super::builder::{SetBuilder, SetRows};
+use super::compile::{FixedTerminator, Layout, Loc, SourceFormat};
+use super::engine::{Mapper, RecordError, RecordErrorKind};
+use super::quarantine::{QuarantineBuilder, QuarantineEntry, WarningBuilder};
+use crate::codec::gaiji::GaijiTable;
+use crate::codec::wareki::EraTable;
+use crate::read::csv::CsvSplitter;
+use crate::read::fixed::{FixedSplitter, Terminator};
+use crate::read::{split_stream, RecordSplitter, RecordView, SplitError, SplitStreamError};
+use arrow::record_batch::RecordBatch;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+
+/// A reason to reject a whole file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Split(#[from] SplitError),
+    #[error("missing header/control record (record 1 is not of kind `{expected}`)")]
+    MissingHeader { expected: String },
+    #[error("record {record_no}: malformed header/control record: {reason}")]
+    MalformedHeader { record_no: u64, reason: String },
+    #[error("record {record_no}: the header names insurer {found}, the job is for {expected}")]
+    HeaderInsurer { record_no: u64, found: String, expected: String },
+    #[error("record {record_no}: a second header/control record")]
+    UnexpectedHeader { record_no: u64 },
+    #[error("record {record_no}: data record of insurer {found}, the file is for {expected} (a file belongs to one insurer)")]
+    DataInsurer { record_no: u64, found: String, expected: String },
+    #[error("record {record_no}: malformed trailer/end record: {reason}")]
+    MalformedTrailer { record_no: u64, reason: String },
+    #[error("missing trailer/end record")]
+    MissingTrailer,
+    #[error("record {record_no}: data after the trailer/end record")]
+    DataAfterTrailer { record_no: u64 },
+    #[error("the {which} record declares {declared} data records, the file has {actual}")]
+    CountMismatch { which: &'static str, declared: u64, actual: u64 },
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Counts of one file: read = accepted + quarantined.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FileStats {
+    pub read: u64,
+    pub accepted: u64,
+    pub quarantined: u64,
+    pub warnings: u64,
+    pub envelope_records: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What a whole file yields.
+pub struct FileOutcome {
+    pub stats: FileStats,
+    /// Rows per output of the layout (same order as `layout.outputs`).
+    pub rows: Vec<SetRows>,
+    pub quarantine: RecordBatch,
+    pub warnings: RecordBatch,
+    /// Header values that order the files of a load.
+    pub order_key: Vec<String>,
+}
+
+pub struct FileContext<'a> {
+    pub layout: &'a Layout,
+    pub eras: &'a EraTable,
+    pub gaiji: &'a GaijiTable,
+    pub insurer_no: &'a str,
+    /// The file's name as recorded in `source_file`.
+    pub file_name: &'a str,
+    pub file_seq: u32,
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn value_at<'r>(rec: &RecordView<'r>, loc: Loc) -> Option<&'r [u8]> {
+    match loc {
+        Loc::Field(i) => rec.field(i).map(|x| x.0),
+        Loc::Bytes(s, l) => rec.bytes(s, l).map(|x| x.0),
+    }
+}
+
+fn ascii(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim().to_string()
+}
+
+fn normalize_insurer(s: &str) -> &str {
+    if s.len() == 8 && s.starts_with("00") { &s[2..] } else { s }
+}
+
+fn parse_count(b: &[u8]) -> Option<u64> {
+    let t = std::str::from_utf8(b).ok()?.trim();
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+struct State<'a, 'c> {
+    ctx: &'c FileContext<'a>,
+    mapper: Mapper<'a>,
+    builders: Vec<SetBuilder>,
+    quarantine: QuarantineBuilder,
+    warnings: WarningBuilder,
+    stats: FileStats,
+    seen_header: bool,
+    header_insurer: Option<String>,
+    header_count: Option<u64>,
+    trailer_count: Option<u64>,
+    seen_trailer: bool,
+    order_key: Vec<String>,
+}
+
+impl<'a, 'c> State<'a, 'c> {
+    fn record(&mut self, rec: RecordView<'_>) -> Result<(), FileError> {
+        let layout = self.ctx.layout;
+        if let Some(env) = &layout.envelope {
+            let kind = value_at(&rec, env.kind).unwrap_or(&[]);
+            if let Some(h) = &env.header {
+                if !self.seen_header {
+                    if kind != h.kind.as_bytes() {
+                        return Err(FileError::MissingHeader { expected: h.kind.clone() });
+                    }
+                    return self.header(&rec);
+                }
+                if kind == h.kind.as_bytes() {
+                    return Err(FileError::UnexpectedHeader { record_no: rec.record_no });
+                }
+            }
+            if self.seen_trailer {
+                return Err(FileError::DataAfterTrailer { record_no: rec.record_no });
+            }
+            if let Some(t) = &env.trailer {
+                if kind == t.kind.as_bytes() {
+                    return self.trailer(&rec);
+                }
+            }
+            if kind != env.data_kind.as_bytes() {
+                self.stats.read += 1;
+                let e = RecordError {
+                    kind: RecordErrorKind::RecordKind,
+                    field: None,
+                    offset: Some(rec.offset),
+                    detail: format!("unknown record kind (expected `{}` for a data record)", env.data_kind),
+                };
+                self.quarantine_record(&rec, &e);
+                return Ok(());
+            }
+        }
+        self.data(&rec)
+    }
+
+    fn header(&mut self, rec: &RecordView<'_>) -> Result<(), FileError> {
+        self.seen_header = true;
+        self.stats.envelope_records += 1;
+        let Some(h) = self.ctx.layout.envelope.as_ref().and_then(|e| e.header.as_ref()) else { return Ok(()) };
+        let bad = |reason: String| FileError::MalformedHeader { record_no: rec.record_no, reason };
+        if let Some(n) = h.fields {
+            if rec.field_count() != n {
+                return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
+            }
+        }
+        for (loc, want) in &h.expect {
+            let got = value_at(rec, *loc).unwrap_or(&[]);
+            if got != want.as_bytes() {
+                return Err(bad(format!("{} is not `{want}`", describe_loc(*loc))));
+            }
+        }
+        if let Some(loc) = h.insurer {
+            let got = ascii(value_at(rec, loc).unwrap_or(&[]));
+            let got = normalize_insurer(&got).to_string();
+            if got != self.ctx.insurer_no {
+                return Err(FileError::HeaderInsurer { record_no: rec.record_no, found: got, expected: self.ctx.insurer_no.to_string() });
+            }
+            self.header_insurer = Some(got);
+        }
+        if let Some(loc) = h.count {
+            let c = value_at(rec, loc).and_then(parse_count).ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
+            self.header_count = Some(c);
+        }
+        self.order_key = h.order.iter().map(|l| ascii(value_at(rec, *l).unwrap_or(&[]))).collect();
+        Ok(())
+    }
+
+    fn trailer(&mut self, rec: &RecordView<'_>) -> Result<(), FileError> {
+        self.seen_trailer = true;
+        self.stats.envelope_records += 1;
+        let Some(t) = self.ctx.layout.envelope.as_ref().and_then(|e| e.trailer.as_ref()) else { return Ok(()) };
+        let bad = |reason: String| FileError::MalformedTrailer { record_no: rec.record_no, reason };
+        if let Some(n) = t.fields {
+            if rec.field_count() != n {
+                return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
+            }
+        }
+        if let Some(loc) = t.insurer {
+            let got = ascii(value_at(rec, loc).unwrap_or(&[]));
+            if normalize_insurer(&got) != self.ctx.insurer_no {
+                return Err(bad(format!("names insurer {got}, the job is for {}", self.ctx.insurer_no)));
+            }
+        }
+        if let Some(loc) = t.count {
+            let c = value_at(rec, loc).and_then(parse_count).ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
+            self.trailer_count = Some(c);
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, rec: &RecordView<'_>) -> Result<(), FileError> {
+        self.stats.read += 1;
+        if let Err(e) = self.mapper.convert(rec) {
+            self.quarantine_record(rec, &e);
+            return Ok(());
+        }
+        // A file belongs to one insurer: a data record of another is a file error.
+        if let (Some(env), Some(hi)) = (&self.ctx.layout.envelope, &self.header_insurer) {
+            if let Some(f) = env.data_insurer {
+                if let Some(got) = self.mapper.field_text(f) {
+                    if got != hi {
+                        return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
+                    }
+                }
+            }
+        }
+        let mut refs: Vec<&mut SetBuilder> = self.builders.iter_mut().collect();
+        self.mapper.append(&mut refs, self.ctx.file_name, rec.record_no, rec.offset);
+        self.stats.accepted += 1;
+        for w in &self.mapper.warnings {
+            self.stats.warnings += 1;
+            self.warnings.push(self.ctx.file_name, rec.record_no, None, "unmapped_gaiji", Some(&w.field), &w.message);
+        }
+        Ok(())
+    }
+
+    fn quarantine_record(&mut self, rec: &RecordView<'_>, e: &RecordError) {
+        self.stats.quarantined += 1;
+        let message = format!("{}: record {}: {}", self.ctx.file_name, rec.record_no, e);
+        tracing::warn!(file = self.ctx.file_name, record = rec.record_no, kind = e.kind.as_str(), "quarantined: {message}");
+        self.quarantine.push(QuarantineEntry {
+            file: self.ctx.file_name,
+            record_no: rec.record_no,
+            offset: rec.offset,
+            record_set: &self.ctx.layout.primary_record_set.name,
+            kind: e.kind.as_str(),
+            field_no: e.field.as_ref().map(|f| f.0 as u64),
+            field_name: e.field.as_ref().map(|f| f.1.as_str()),
+            byte_offset: e.offset,
+            message: &message,
+            raw: rec.raw,
+        });
+    }
+}
+
+fn describe_loc(l: Loc) -> String {
+    match l {
+        Loc::Field(i) => format!("field {}", i + 1),
+        Loc::Bytes(s, n) => format!("bytes {}–{}", s + 1, s + n),
+    }
+}
+
+/// Detects whether fixed-width records are followed by CRLF: the bytes after the first record.
+fn detect_terminator(path: &Path, record_len: usize) -> std::io::Result<Terminator> {
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; record_len + 2];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(if got == record_len + 2 && &buf[record_len..] == b"\r\n" { Terminator::Crlf } else { Terminator::None })
+}
+
+/// Reads, decodes and maps one file.
+pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
+    let layout = ctx.layout;
+    let mut splitter: Box<dyn RecordSplitter> = match layout.format {
+        SourceFormat::Csv { quoting, .. } => Box::new(CsvSplitter::new(quoting)),
+        SourceFormat::Fixed { record_len, terminator } => {
+            let t = match terminator {
+                FixedTerminator::Crlf => Terminator::Crlf,
+                FixedTerminator::None => Terminator::None,
+                FixedTerminator::Auto => detect_terminator(path, record_len)?,
+            };
+            Box::new(FixedSplitter::new(record_len, t))
+        }
+    };
+    let file = std::fs::File::open(path)?;
+    let mut reader = HashingReader { inner: file, hasher: Sha256::new(), bytes: 0 };
+    let mut state = State {
+        ctx,
+        mapper: Mapper::new(layout, ctx.eras, ctx.gaiji, ctx.insurer_no),
+        builders: layout.outputs.iter().map(|o| SetBuilder::new(o.set.clone())).collect(),
+        quarantine: QuarantineBuilder::default(),
+        warnings: WarningBuilder::default(),
+        stats: FileStats::default(),
+        seen_header: false,
+        header_insurer: None,
+        header_count: None,
+        trailer_count: None,
+        seen_trailer: false,
+        order_key: Vec::new(),
+    };
+    let res = split_stream(&mut reader, splitter.as_mut(), |n| on_bytes(n), |batch| {
+        for rec in batch.iter() {
+            state.record(rec)?;
+        }
+        Ok::<(), FileError>(())
+    });
+    match res {
+        Ok(()) => {}
+        Err(SplitStreamError::Io(e)) => return Err(FileError::Io(e)),
+        Err(SplitStreamError::Split(e)) => return Err(FileError::Split(e)),
+        Err(SplitStreamError::Sink(e)) => return Err(e),
+    }
+    if let Some(env) = &layout.envelope {
+        if let Some(h) = &env.header {
+            if !state.seen_header {
+                return Err(FileError::MissingHeader { expected: h.kind.clone() });
+            }
+        }
+        if env.trailer.is_some() && !state.seen_trailer {
+            return Err(FileError::MissingTrailer);
+        }
+    }
+    if let Some(d) = state.header_count {
+        if d != state.stats.read {
+            return Err(FileError::CountMismatch { which: "header/control", declared: d, actual: state.stats.read });
+        }
+    }
+    if let Some(d) = state.trailer_count {
+        if d != state.stats.read {
+            return Err(FileError::CountMismatch { which: "trailer/end", declared: d, actual: state.stats.read });
+        }
+    }
+    state.stats.bytes = reader.bytes;
+    state.stats.sha256 = hex::encode(reader.hasher.finalize());
+    let rows = state.builders.iter_mut().map(|b| b.finish(ctx.file_seq)).collect();
+    Ok(FileOutcome {
+        stats: state.stats,
+        rows,
+        quarantine: state.quarantine.finish()?,
+        warnings: state.warnings.finish()?,
+        order_key: state.order_key,
+    })
+}

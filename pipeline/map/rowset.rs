@@ -1,0 +1,311 @@
+//! Finalising a record set: `row_hash`, one row per key, merge with the previous snapshot, sort.
+//!
+//! ```text
+//!  rows of every file ─► concat ─► row_hash ─► sort by (key, apply date, file rank, record)
+//!      ─► keep the last row per key (warn when an earlier one differs)
+//!      ─► incremental: previous snapshot ∪ these, this load winning per key
+//!      ─► sorted by key, ready for the store
+//! ```
+//!
+//! ## `row_hash`
+//! A stable hash of a row's content: the same on every machine and every version of kiban.
+//! It is XXH3-128 (seed 0) of the canonical encoding below, written as 32 lowercase hex digits of
+//! the 128-bit value (big-endian). The canonical encoding is the concatenation, for every column of
+//! the set except the provenance columns, in schema order, **skipping nulls**, of:
+//! `u32-LE(len(name)) ‖ name ‖ tag ‖ value`, where by type
+//! - utf8 (`S`): `u32-LE(len) ‖ UTF-8 bytes`;
+//! - int32/int64 (`I`): the value as `i64-LE`;
+//! - date32 (`D`): days since 1970-01-01 as `i32-LE`;
+//! - decimal128 (`N`): the unscaled value as `i128-LE` ‖ scale as `u8`;
+//! - boolean (`B`): one byte 0 or 1;
+//! - list (`L`): `u32-LE(count)` ‖ each element as `tag ‖ value` (a null element as tag `0`);
+//! - struct (`T`): its fields encoded like columns (name, tag, value; nulls skipped), then `0xFF`.
+//!
+//! Skipping nulls by name means that adding a new nullable column to a set does not change the
+//! hash of existing rows.
+//!
+//! ## Set digest
+//! An order-independent digest of a snapshot over (key, row_hash): the wrapping sum modulo 2^128
+//! of XXH3-128 of `canonical key encoding ‖ row_hash` per row (the key encoded as above, with the
+//! key columns only), as 32 hex digits. Two snapshots with the same rows have the same digest
+//! whatever their order; the platform's state endpoint computes the same.
+
+use super::builder::SetRows;
+use crate::schema::{RecordSetSchema, ROW_HASH, SOURCE_FILE, SOURCE_RECORD};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, StructArray,
+    UInt32Array,
+};
+use arrow::compute::{concat, take};
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_128;
+
+fn encode_value(a: &dyn Array, i: usize, out: &mut Vec<u8>) {
+    let any = a.as_any();
+    match a.data_type() {
+        DataType::Utf8 => {
+            if let Some(s) = any.downcast_ref::<StringArray>() {
+                let v = s.value(i).as_bytes();
+                out.push(b'S');
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(v);
+            }
+        }
+        DataType::Int32 => {
+            if let Some(s) = any.downcast_ref::<Int32Array>() {
+                out.push(b'I');
+                out.extend_from_slice(&(s.value(i) as i64).to_le_bytes());
+            }
+        }
+        DataType::Int64 => {
+            if let Some(s) = any.downcast_ref::<Int64Array>() {
+                out.push(b'I');
+                out.extend_from_slice(&s.value(i).to_le_bytes());
+            }
+        }
+        DataType::Date32 => {
+            if let Some(s) = any.downcast_ref::<Date32Array>() {
+                out.push(b'D');
+                out.extend_from_slice(&s.value(i).to_le_bytes());
+            }
+        }
+        DataType::Decimal128(_, scale) => {
+            if let Some(s) = any.downcast_ref::<Decimal128Array>() {
+                out.push(b'N');
+                out.extend_from_slice(&s.value(i).to_le_bytes());
+                out.push(*scale as u8);
+            }
+        }
+        DataType::Boolean => {
+            if let Some(s) = any.downcast_ref::<BooleanArray>() {
+                out.push(b'B');
+                out.push(s.value(i) as u8);
+            }
+        }
+        DataType::List(_) => {
+            if let Some(l) = any.downcast_ref::<ListArray>() {
+                let v = l.value(i);
+                out.push(b'L');
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                for j in 0..v.len() {
+                    if v.is_null(j) {
+                        out.push(0);
+                    } else {
+                        encode_value(v.as_ref(), j, out);
+                    }
+                }
+            }
+        }
+        DataType::Struct(fields) => {
+            if let Some(s) = any.downcast_ref::<StructArray>() {
+                out.push(b'T');
+                for (f, c) in fields.iter().zip(s.columns()) {
+                    if c.is_null(i) {
+                        continue;
+                    }
+                    out.extend_from_slice(&(f.name().len() as u32).to_le_bytes());
+                    out.extend_from_slice(f.name().as_bytes());
+                    encode_value(c.as_ref(), i, out);
+                }
+                out.push(0xFF);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn encode_columns(names: &[&str], cols: &[&ArrayRef], i: usize, out: &mut Vec<u8>) {
+    for (name, c) in names.iter().zip(cols) {
+        if c.is_null(i) {
+            continue;
+        }
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        encode_value(c.as_ref(), i, out);
+    }
+}
+
+fn hex128(v: u128) -> String {
+    format!("{v:032x}")
+}
+
+/// `row_hash` of each row, from the set's content columns (in schema order).
+pub fn row_hashes(schema: &RecordSetSchema, content: &[ArrayRef]) -> StringArray {
+    let names: Vec<&str> = schema.columns[..schema.content_len()].iter().map(|c| c.name.as_str()).collect();
+    let cols: Vec<&ArrayRef> = content.iter().take(names.len()).collect();
+    let rows = cols.first().map_or(0, |c| c.len());
+    let mut buf = Vec::with_capacity(256);
+    let mut out = arrow::array::StringBuilder::with_capacity(rows, rows * 32);
+    for i in 0..rows {
+        buf.clear();
+        encode_columns(&names, &cols, i, &mut buf);
+        out.append_value(hex128(xxh3_128(&buf)));
+    }
+    out.finish()
+}
+
+/// The order-independent digest of a snapshot (see the module doc).
+pub fn set_digest(schema: &RecordSetSchema, batch: &RecordBatch) -> String {
+    let names: Vec<&str> = schema.key.iter().map(|&k| schema.columns[k].name.as_str()).collect();
+    let cols: Vec<&ArrayRef> = schema.key.iter().map(|&k| batch.column(k)).collect();
+    let Some(hashes) = batch.column_by_name(ROW_HASH).and_then(|c| c.as_any().downcast_ref::<StringArray>()) else {
+        return hex128(0);
+    };
+    let mut sum: u128 = 0;
+    let mut buf = Vec::with_capacity(128);
+    for i in 0..batch.num_rows() {
+        buf.clear();
+        encode_columns(&names, &cols, i, &mut buf);
+        buf.extend_from_slice(hashes.value(i).as_bytes());
+        sum = sum.wrapping_add(xxh3_128(&buf));
+    }
+    hex128(sum)
+}
+
+/// Two rows of one load with the same key and different content: the later one won.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConflict {
+    pub earlier: (String, i64),
+    pub later: (String, i64),
+}
+
+pub struct Finalized {
+    /// The snapshot, sorted by key, one row per key.
+    pub batch: RecordBatch,
+    /// Rows this load contributed (after later-wins).
+    pub load_rows: usize,
+    pub conflicts: Vec<KeyConflict>,
+}
+
+fn key_rows(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<arrow::row::Rows, ArrowError> {
+    let fields: Vec<SortField> = schema.key.iter().map(|&k| SortField::new(schema.columns[k].data_type.clone())).collect();
+    let conv = RowConverter::new(fields)?;
+    let cols: Vec<ArrayRef> = schema.key.iter().map(|&k| batch.column(k).clone()).collect();
+    conv.convert_columns(&cols)
+}
+
+/// Builds the new snapshot of a set from this load's rows (`parts`) and, for incremental sets,
+/// the previous snapshot. `file_rank` orders files of the load (SPEC §5.2).
+pub fn finalize(
+    schema: &RecordSetSchema,
+    parts: Vec<SetRows>,
+    file_rank: &dyn Fn(u32) -> u32,
+    previous: Option<RecordBatch>,
+) -> Result<Finalized, ArrowError> {
+    let ncols = schema.columns.len() - 1; // all but row_hash
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(ncols + 1);
+    let mut order_date = Vec::new();
+    let mut rank = Vec::new();
+    for c in 0..ncols {
+        let arrays: Vec<&dyn Array> = parts.iter().map(|p| p.columns[c].as_ref()).collect();
+        columns.push(if arrays.is_empty() { arrow::array::new_empty_array(&schema.columns[c].data_type) } else { concat(&arrays)? });
+    }
+    for p in &parts {
+        order_date.extend_from_slice(&p.order_date);
+        let r = file_rank(p.file_seq);
+        rank.extend(std::iter::repeat_n(r, p.order_date.len()));
+    }
+    let hashes = row_hashes(schema, &columns[..schema.content_len()]);
+    columns.push(Arc::new(hashes));
+    let new = RecordBatch::try_new(schema.arrow.clone(), columns)?;
+    let n = new.num_rows();
+
+    // Later wins per key: sort by (key, apply date, file rank, record number).
+    let rows = key_rows(schema, &new)?;
+    let records = new
+        .column_by_name(SOURCE_RECORD)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .map(|a| a.values().to_vec())
+        .unwrap_or_else(|| vec![0; n]);
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    idx.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        rows.row(a)
+            .cmp(&rows.row(b))
+            .then(order_date[a].cmp(&order_date[b]))
+            .then(rank[a].cmp(&rank[b]))
+            .then(records[a].cmp(&records[b]))
+    });
+    let hash_col = new.column(schema.columns.len() - 1).as_any().downcast_ref::<StringArray>().cloned();
+    let files = new.column_by_name(SOURCE_FILE).and_then(|c| c.as_any().downcast_ref::<StringArray>()).cloned();
+    let mut keep = Vec::with_capacity(n);
+    let mut conflicts = Vec::new();
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i + 1;
+        while j < idx.len() && rows.row(idx[j] as usize) == rows.row(idx[i] as usize) {
+            j += 1;
+        }
+        let winner = idx[j - 1] as usize;
+        if let (Some(h), Some(f)) = (&hash_col, &files) {
+            for &e in &idx[i..j - 1] {
+                let e = e as usize;
+                if h.value(e) != h.value(winner) {
+                    conflicts.push(KeyConflict {
+                        earlier: (f.value(e).to_string(), records[e]),
+                        later: (f.value(winner).to_string(), records[winner]),
+                    });
+                }
+            }
+        }
+        keep.push(winner as u32);
+        i = j;
+    }
+    let keep = UInt32Array::from(keep);
+    let cols: Vec<ArrayRef> = new.columns().iter().map(|c| take(c.as_ref(), &keep, None)).collect::<Result<_, _>>()?;
+    let deduped = RecordBatch::try_new(schema.arrow.clone(), cols)?;
+    let load_rows = deduped.num_rows();
+
+    let batch = match previous {
+        None => deduped,
+        Some(prev) if prev.num_rows() == 0 => deduped,
+        Some(prev) => merge_by_key(schema, &prev, &deduped)?,
+    };
+    Ok(Finalized { batch, load_rows, conflicts })
+}
+
+/// Previous snapshot with `newer` upserted by key; both are sorted by key, and so is the result.
+fn merge_by_key(schema: &RecordSetSchema, prev: &RecordBatch, newer: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let prev = prev.clone().with_schema(schema.arrow.clone()).or_else(|_| {
+        RecordBatch::try_new(schema.arrow.clone(), prev.columns().to_vec())
+    })?;
+    let a = key_rows(schema, &prev)?;
+    let b = key_rows(schema, newer)?;
+    // Merge two sorted runs; indices into the concatenation [prev, newer].
+    let (na, nb) = (prev.num_rows(), newer.num_rows());
+    let mut out: Vec<u32> = Vec::with_capacity(na + nb);
+    let (mut i, mut j) = (0, 0);
+    while i < na || j < nb {
+        if j == nb {
+            out.push(i as u32);
+            i += 1;
+        } else if i == na {
+            out.push((na + j) as u32);
+            j += 1;
+        } else {
+            match a.row(i).cmp(&b.row(j)) {
+                std::cmp::Ordering::Less => {
+                    out.push(i as u32);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push((na + j) as u32);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push((na + j) as u32);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+    }
+    let both = arrow::compute::concat_batches(&schema.arrow, [&prev, newer])?;
+    let keep = UInt32Array::from(out);
+    let cols: Vec<ArrayRef> = both.columns().iter().map(|c| take(c.as_ref(), &keep, None)).collect::<Result<_, _>>()?;
+    RecordBatch::try_new(schema.arrow.clone(), cols)
+}

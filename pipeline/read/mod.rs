@@ -1,0 +1,177 @@
+//! Readers: split a file into records without decoding them.
+//!
+//! ```text
+//!  file ──1 MiB chunks──► RecordSplitter::feed ──► RawRecords (a batch of records)
+//!                          (push-style, no I/O)      data: unescaped field bytes
+//!                                                     raw:  bytes as in the file
+//!                                                     per record: ordinal, byte offset
+//! ```
+//!
+//! Splitters are push decoders in the manner of arrow-rs: they take bytes as they come and hand
+//! back whole records, so they never hold more than one incomplete record, they work on any chunk
+//! size (the property tests feed every size), and a fuzzer can drive them without files. The
+//! caller drains the batch after each chunk, so memory does not grow with the file.
+//!
+//! Record ordinals count every record of the file, header and control records included; a CSV
+//! record whose quoted field holds line breaks counts once (SPEC §3). Offsets are those of the
+//! record's first byte in the file.
+
+pub mod csv;
+pub mod fixed;
+
+use std::io::Read;
+
+/// Where one field of a record lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpan {
+    /// Range of the unescaped field bytes in [`RawRecords::data`].
+    pub start: usize,
+    pub end: usize,
+    /// Offset of the field's first byte within the raw record (an opening quote included).
+    pub raw_offset: usize,
+}
+
+/// One record of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// 1-based ordinal in the file.
+    pub record_no: u64,
+    /// Byte offset of the record's first byte in the file.
+    pub offset: u64,
+    /// Range of the raw bytes (as in the file, without the line terminator) in [`RawRecords::raw`].
+    pub raw_start: usize,
+    pub raw_end: usize,
+    /// Range of this record's fields in [`RawRecords::fields`] (empty for fixed-width records,
+    /// which the mapping cuts by byte ranges from the raw bytes).
+    pub fields_start: usize,
+    pub fields_end: usize,
+}
+
+/// A batch of records split from a file.
+#[derive(Debug, Default, Clone)]
+pub struct RawRecords {
+    pub data: Vec<u8>,
+    pub raw: Vec<u8>,
+    pub records: Vec<RecordMeta>,
+    pub fields: Vec<FieldSpan>,
+}
+
+/// A borrowed view of one record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub record_no: u64,
+    pub offset: u64,
+    pub raw: &'a [u8],
+    data: &'a [u8],
+    fields: &'a [FieldSpan],
+}
+
+impl<'a> RecordView<'a> {
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The unescaped bytes of field `index` (0-based) and their offset in the file.
+    pub fn field(&self, index: usize) -> Option<(&'a [u8], u64)> {
+        let f = self.fields.get(index)?;
+        let quoted = self.raw.get(f.raw_offset) == Some(&b'"');
+        let offset = self.offset + f.raw_offset as u64 + quoted as u64;
+        Some((&self.data[f.start..f.end], offset))
+    }
+
+    /// Bytes `start..start+len` (0-based) of a fixed-width record and their offset in the file.
+    pub fn bytes(&self, start: usize, len: usize) -> Option<(&'a [u8], u64)> {
+        let end = start.checked_add(len)?;
+        Some((self.raw.get(start..end)?, self.offset + start as u64))
+    }
+}
+
+impl RawRecords {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.raw.clear();
+        self.records.clear();
+        self.fields.clear();
+    }
+
+    pub fn get(&self, i: usize) -> Option<RecordView<'_>> {
+        let m = self.records.get(i)?;
+        Some(RecordView {
+            record_no: m.record_no,
+            offset: m.offset,
+            raw: &self.raw[m.raw_start..m.raw_end],
+            data: &self.data,
+            fields: &self.fields[m.fields_start..m.fields_end],
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RecordView<'_>> {
+        (0..self.records.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+/// A file-level problem found while splitting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("truncated last record: {len} bytes at byte offset {offset}, a record is {record_len} bytes")]
+    TruncatedRecord { offset: u64, len: usize, record_len: usize },
+    #[error("record {record_no}: expected CRLF at byte offset {offset}")]
+    MissingTerminator { record_no: u64, offset: u64 },
+}
+
+/// A push decoder of records.
+pub trait RecordSplitter {
+    /// Splits as many whole records as `input` completes, appending them to `out`.
+    fn feed(&mut self, input: &[u8], out: &mut RawRecords) -> Result<(), SplitError>;
+    /// The end of the file: emits the last record if it is complete, or reports what is left.
+    fn finish(&mut self, out: &mut RawRecords) -> Result<(), SplitError>;
+}
+
+/// Size of the chunks read from a file.
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// Drives a splitter over a reader, calling `sink` with each batch. Memory stays at one chunk
+/// plus one batch.
+pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
+    mut reader: R,
+    splitter: &mut S,
+    mut on_bytes: impl FnMut(usize),
+    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
+) -> Result<(), SplitStreamError<E>> {
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut batch = RawRecords::default();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(SplitStreamError::Io(e)),
+        };
+        on_bytes(n);
+        splitter.feed(&buf[..n], &mut batch).map_err(SplitStreamError::Split)?;
+        if !batch.is_empty() {
+            sink(&batch).map_err(SplitStreamError::Sink)?;
+            batch.clear();
+        }
+    }
+    splitter.finish(&mut batch).map_err(SplitStreamError::Split)?;
+    if !batch.is_empty() {
+        sink(&batch).map_err(SplitStreamError::Sink)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub enum SplitStreamError<E> {
+    Io(std::io::Error),
+    Split(SplitError),
+    Sink(E),
+}

@@ -1,0 +1,310 @@
+//! The Parquet store (SPEC §7): snapshot versions per record set and insurer.
+//!
+//! ```text
+//!  <store>/<record_set>/insurer_no=<n>/version=<v>/part-0.parquet     snapshots
+//!  <store>/_quarantine/<record_set>/insurer_no=<n>/load=<id>/part-0.parquet
+//!  <store>/_warnings/insurer_no=<n>/load=<id>/part-0.parquet
+//!  <store>/_manifests/<insurer_no>/<v>.json                            the commit point
+//! ```
+//!
+//! A version is an insurer's whole state after a load. Each record set the load wrote gets a
+//! `version=<v>` directory; a set the load did not touch keeps the entry of the previous manifest.
+//! Files are written under a temporary name, fsynced, and renamed into place; the manifest is
+//! written last, the same way, so a version exists exactly when its manifest does. Directories of
+//! a version without a manifest are what a crash left behind, and the next commit removes them.
+//! Parquet files are zstd-compressed, sorted by key (recorded as sorting columns), with
+//! statistics, readable by DuckDB, pyarrow and Spark as hive-partitioned datasets.
+
+use crate::schema::RecordSetSchema;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::SortingColumn;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("store {path}: {source}")]
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    #[error("store manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error("store {path}: referenced by manifest version {version} but missing on disk")]
+    Missing { path: PathBuf, version: u64 },
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// One file of a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Path relative to the store root, with `/`.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A record set's snapshot in a version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetEntry {
+    /// The version whose directory holds the snapshot (earlier when this load did not touch it).
+    pub version: u64,
+    pub rows: u64,
+    /// Order-independent digest over (key, row_hash); see `map::rowset`.
+    pub digest: String,
+    pub files: Vec<StoredFile>,
+}
+
+/// An input file of the load and its counts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputEntry {
+    pub file: String,
+    pub layout: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub read: u64,
+    pub accepted: u64,
+    pub quarantined: u64,
+    pub warnings: u64,
+}
+
+/// The commit record of a version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format: u32,
+    pub insurer_no: String,
+    pub version: u64,
+    pub parent_version: Option<u64>,
+    pub load_id: String,
+    pub created_at: String,
+    pub record_sets: BTreeMap<String, SetEntry>,
+    pub inputs: Vec<InputEntry>,
+    /// Quarantine and warning files of this load.
+    pub quarantine: Vec<StoredFile>,
+    pub warnings: Vec<StoredFile>,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// What a load hands to the store.
+pub struct LoadOutput<'a> {
+    pub insurer_no: &'a str,
+    pub load_id: &'a str,
+    pub sets: Vec<(&'a RecordSetSchema, RecordBatch)>,
+    /// Quarantined records per record set.
+    pub quarantine: Vec<(String, RecordBatch)>,
+    pub warnings: Option<RecordBatch>,
+    pub inputs: Vec<InputEntry>,
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
+}
+
+impl Store {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(io(&root))?;
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn manifest_dir(&self, insurer: &str) -> PathBuf {
+        self.root.join("_manifests").join(insurer)
+    }
+
+    /// Versions with a manifest, ascending.
+    pub fn versions(&self, insurer: &str) -> Result<Vec<u64>, StoreError> {
+        let dir = self.manifest_dir(insurer);
+        let mut v = Vec::new();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(v),
+            Err(e) => return Err(StoreError::Io { path: dir, source: e }),
+        };
+        for e in rd {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name.strip_suffix(".json").and_then(|s| s.parse::<u64>().ok()) {
+                v.push(n);
+            }
+        }
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    pub fn manifest(&self, insurer: &str, version: u64) -> Result<Manifest, StoreError> {
+        let path = self.manifest_dir(insurer).join(format!("{version}.json"));
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Manifest { path, reason: e.to_string() })
+    }
+
+    pub fn latest(&self, insurer: &str) -> Result<Option<Manifest>, StoreError> {
+        match self.versions(insurer)?.last() {
+            Some(&v) => self.manifest(insurer, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads a set's snapshot as one batch of the schema.
+    pub fn read_snapshot(&self, schema: &RecordSetSchema, entry: &SetEntry) -> Result<RecordBatch, StoreError> {
+        let mut batches = Vec::new();
+        for f in &entry.files {
+            let path = self.root.join(&f.path);
+            let file = std::fs::File::open(&path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    StoreError::Missing { path: path.clone(), version: entry.version }
+                } else {
+                    StoreError::Io { path: path.clone(), source: e }
+                }
+            })?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(64 * 1024).build())
+                .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            for b in reader {
+                let b = b?;
+                batches.push(RecordBatch::try_new(schema.arrow.clone(), b.columns().to_vec())?);
+            }
+        }
+        Ok(arrow::compute::concat_batches(&schema.arrow, &batches)?)
+    }
+
+    /// Removes what a crashed commit left: version directories above the latest manifest and
+    /// temporary names.
+    fn sweep(&self, insurer: &str, latest: u64) -> Result<(), StoreError> {
+        let Ok(sets) = std::fs::read_dir(&self.root) else { return Ok(()) };
+        for set in sets.flatten() {
+            let dir = set.path().join(format!("insurer_no={insurer}"));
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let stale = name.starts_with(".tmp-")
+                    || name.strip_prefix("version=").and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v > latest);
+                if stale {
+                    tracing::info!(path = %e.path().display(), "removing what an interrupted run left");
+                    std::fs::remove_dir_all(e.path()).map_err(io(&e.path()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` as one Parquet file in a new directory `final_dir`, atomically.
+    fn write_dir(&self, final_dir: &Path, batch: &RecordBatch, sorting: Option<Vec<SortingColumn>>) -> Result<StoredFile, StoreError> {
+        let parent = final_dir.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let name = final_dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let file_path = tmp.join("part-0.parquet");
+        let file = std::fs::File::create(&file_path).map_err(io(&file_path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(256 * 1024))
+            .set_sorting_columns(sorting)
+            .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let pq = |source| StoreError::Parquet { path: file_path.clone(), source };
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
+        let step = 64 * 1024;
+        let mut off = 0;
+        while off < batch.num_rows() {
+            let len = step.min(batch.num_rows() - off);
+            w.write(&batch.slice(off, len)).map_err(pq)?;
+            off += len;
+        }
+        let file = w.into_inner().map_err(pq)?;
+        file.sync_all().map_err(io(&file_path))?;
+        drop(file);
+        fsync_dir(&tmp)?;
+        if final_dir.exists() {
+            std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
+        }
+        std::fs::rename(&tmp, final_dir).map_err(io(final_dir))?;
+        fsync_dir(&parent)?;
+        let final_file = final_dir.join("part-0.parquet");
+        let bytes = std::fs::read(&final_file).map_err(io(&final_file))?;
+        use sha2::Digest;
+        let rel = final_file.strip_prefix(&self.root).unwrap_or(&final_file).to_string_lossy().replace('\\', "/");
+        Ok(StoredFile { path: rel, rows: batch.num_rows() as u64, bytes: bytes.len() as u64, sha256: hex::encode(sha2::Sha256::digest(&bytes)) })
+    }
+
+    /// Commits a load as the next version of its insurer.
+    pub fn commit(&self, out: LoadOutput<'_>) -> Result<Manifest, StoreError> {
+        let previous = self.latest(out.insurer_no)?;
+        let parent_version = previous.as_ref().map(|m| m.version);
+        let version = parent_version.map_or(1, |v| v + 1);
+        self.sweep(out.insurer_no, parent_version.unwrap_or(0))?;
+        let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
+        for (schema, batch) in &out.sets {
+            let dir = self.root.join(&schema.name).join(format!("insurer_no={}", out.insurer_no)).join(format!("version={version}"));
+            let sorting = schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
+            let f = self.write_dir(&dir, batch, Some(sorting))?;
+            record_sets.insert(
+                schema.name.clone(),
+                SetEntry { version, rows: batch.num_rows() as u64, digest: crate::map::rowset::set_digest(schema, batch), files: vec![f] },
+            );
+        }
+        let mut quarantine = Vec::new();
+        for (set, batch) in &out.quarantine {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let dir = self.root.join("_quarantine").join(set).join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
+            quarantine.push(self.write_dir(&dir, batch, None)?);
+        }
+        let mut warnings = Vec::new();
+        if let Some(w) = &out.warnings {
+            if w.num_rows() > 0 {
+                let dir = self.root.join("_warnings").join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
+                warnings.push(self.write_dir(&dir, w, None)?);
+            }
+        }
+        let manifest = Manifest {
+            format: 1,
+            insurer_no: out.insurer_no.to_string(),
+            version,
+            parent_version,
+            load_id: out.load_id.to_string(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            record_sets,
+            inputs: out.inputs,
+            quarantine,
+            warnings,
+        };
+        let dir = self.manifest_dir(out.insurer_no);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let tmp = dir.join(format!(".{version}.json.tmp"));
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Manifest { path: tmp.clone(), reason: e.to_string() })?;
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&json).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        let final_path = dir.join(format!("{version}.json"));
+        std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
+        fsync_dir(&dir)?;
+        Ok(manifest)
+    }
+}

@@ -253,7 +253,7 @@ for r in tsv('nintei-09B-columns.tsv'):
     out += field_block(name, 'field = %d' % n, ft, r['name_ja'], date='yyyymmdd' if ft=='date' else None, code_table=ct, ends_period=ends)
 cid = ids + [('application_date','application_date'),('branch_no','branch_no')]
 out += outputs('certification', cid + [(CERT[n], CERT[n]) for n in sorted(CERT) if n > 7])
-out += ['[[outputs]]', 'record_set = "certification_progress"', '[outputs.columns]'] + ['%s = %s' % c for c in cid] + [
+out += ['[[outputs]]', 'record_set = "certification_progress"', '[outputs.columns]'] + ['%s = %s' % (a, q(b)) for a, b in cid] + [
  '# SPEC §5.2: the first rule that matches gives the status.',
  'status = { first_match = [',
  '  { when_in = { field = "withdrawal_kind", values = ["2", "3", "4"] }, value = "withdrawn" },',
@@ -263,7 +263,6 @@ out += ['[[outputs]]', 'record_set = "certification_progress"', '[outputs.column
  '  { when_present = ["opinion_received_date", "survey_date"], value = "awaiting_primary_judgement" },',
  '  { when_present = ["survey_date"], value = "awaiting_opinion" },',
  '  { value = "received" },', '] }', '']
-out[-len(cid)-14:-len(cid)-14]  # no-op
 surv = ['item_%02d' % i for i in range(1, 75)] + ['disability_independence', 'dementia_independence']
 out += ['[[outputs]]', 'record_set = "certification_survey"', '# Only when one of fields 112–187 is not blank (SPEC §5.2).',
         'when_any_present = [%s]' % ', '.join(q(s) for s in surv), '[outputs.columns]'] + ['%s = %s' % (a, q(b)) for a, b in cid] + ['%s = %s' % (s, q(s)) for s in surv] + ['']

@@ -1,1 +1,4 @@
-fn main(){}
+//! Integration tests: they run the `kiban` binary on real files and read back the Parquet store.
+mod bad_input;
+mod fixtures;
+mod run;

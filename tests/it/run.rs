@@ -1,0 +1,170 @@
+//! Good loads end to end through the binary.
+use super::fixtures::*;
+
+#[test]
+fn loads_5311_into_every_derived_record_set() {
+    let ws = Workspace::new();
+    let mut a = row_5311(2, "0000000001", "20250401");
+    a[34] = "20250501".into(); // 35 償還払化開始
+    a[35] = "20251031".into();
+    a[56] = "20250801".into(); // 57 負担限度額開始
+    a[57] = "20260731".into();
+    a[47] = "3".into();
+    a[50] = "392".into();
+    let mut b = row_5311(3, "0000000002", "20250501");
+    b[6] = format!("00{INSURER}"); // 8-digit insurer form
+    b[77] = "2".into();
+    ws.write("5311_a.csv", &file_5311(&[a, b], None, true));
+    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("5311_a.csv"), "{}", out.stdout);
+    assert!(out.stdout.contains("2 =          2 +           0"), "{}", out.stdout);
+
+    let r = read_set(&ws.store(), "recipient").expect("recipient");
+    assert_eq!(r.num_rows(), 2);
+    assert_eq!(strings(&r, "insurer_no"), vec![Some(INSURER.into()), Some(INSURER.into())]);
+    assert_eq!(strings(&r, "change_date"), vec![Some("2025-04-01".into()), Some("2025-05-01".into())]);
+    assert_eq!(strings(&r, "care_level")[0].as_deref(), Some("21"));
+    assert_eq!(strings(&r, "visit_limit_units")[0].as_deref(), Some("16765"));
+    assert_eq!(strings(&r, "source_record"), vec![Some("2".into()), Some("3".into())]);
+    assert_eq!(strings(&r, "source_file")[0].as_deref(), Some("5311_a.csv"));
+    assert_eq!(strings(&r, "row_hash")[0].as_ref().map(|h| h.len()), Some(32));
+
+    let c = read_set(&ws.store(), "copayment_ratio").expect("copayment_ratio");
+    assert_eq!(strings(&c, "ratio"), vec![Some("1".into()), Some("2".into())]);
+    assert_eq!(strings(&c, "benefit_rate"), vec![Some("90".into()), Some("80".into())]);
+    assert_eq!(strings(&c, "valid_to"), vec![None, None], "99999999 ends no period");
+
+    let br = read_set(&ws.store(), "benefit_restriction").expect("benefit_restriction");
+    assert_eq!(strings(&br, "kind"), vec![Some("reimbursement".into())]);
+    let cl = read_set(&ws.store(), "cost_limit").expect("cost_limit");
+    assert_eq!(strings(&cl, "food_limit"), vec![Some("392".into())]);
+    assert!(read_set(&ws.store(), "special_address").is_none(), "no 住所地特例 start date → no row");
+
+    // The manifest records counts and digests.
+    let m = std::fs::read_to_string(ws.store().join("_manifests").join(INSURER).join("1.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(m["record_sets"]["recipient"]["rows"], 2);
+    assert_eq!(m["inputs"][0]["read"], 2);
+}
+
+#[test]
+fn later_row_wins_per_key_and_conflicts_are_reported() {
+    let ws = Workspace::new();
+    // Two rows of one person carry the same 負担割合 start with different ratios.
+    let a = row_5311(2, "0000000001", "20250901");
+    let mut b = row_5311(3, "0000000001", "20250401");
+    b[77] = "2".into();
+    ws.write("5311_a.csv", &file_5311(&[a, b], None, true));
+    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let c = read_set(&ws.store(), "copayment_ratio").unwrap();
+    assert_eq!(c.num_rows(), 1);
+    // Applied in 異動年月日 order: the 2025-09-01 row (record 2) is the later one and wins.
+    assert_eq!(strings(&c, "ratio"), vec![Some("1".into())]);
+    assert_eq!(strings(&c, "source_record"), vec![Some("2".into())]);
+    assert!(out.stderr.contains("record 3") && out.stderr.contains("record 2"), "{}", out.stderr);
+}
+
+#[test]
+fn incremental_loads_upsert_into_the_previous_snapshot() {
+    let ws = Workspace::new();
+    ws.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
+    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
+    assert_eq!(kiban(&["run", job.to_str().unwrap()]).code, 0);
+    std::fs::remove_file(ws.path().join("5311_a.csv")).unwrap();
+    let mut b = row_5311(2, "0000000001", "20250401");
+    b[20] = "22".into();
+    ws.write("5311_b.csv", &file_5311(&[b, row_5311(3, "0000000002", "20250401")], None, true));
+    assert_eq!(kiban(&["run", job.to_str().unwrap()]).code, 0);
+    let r = read_set(&ws.store(), "recipient").unwrap();
+    assert_eq!(strings(&r, "insured_no"), vec![Some("0000000001".into()), Some("0000000002".into())]);
+    assert_eq!(strings(&r, "care_level")[0].as_deref(), Some("22"), "the later load replaces the stored row");
+}
+
+#[test]
+fn fixed_register_with_and_without_crlf_and_wareki() {
+    for crlf in [true, false] {
+        let ws = Workspace::new();
+        let recs = vec![
+            fixed_data("0000000002", "001", "ｻﾄｳ ﾊﾅｺ", "佐藤　花子", "3640107", "4010108"),
+            fixed_data("0000000001", "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "髙橋\u{E000}", "2150730", "5010501"),
+        ];
+        ws.write("reg.dat", &fixed_file(&recs, None, crlf));
+        ws.write("gaiji.tsv", "code\tunicode\tmj_name\tnote\nF040\tU+845B U+E0100\tMJ012345\t\n".as_bytes());
+        let job = ws.job(&[("reg.dat", "insured_register_fixed")], "gaiji = \"gaiji.tsv\"");
+        let out = kiban(&["run", job.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let p = read_set(&ws.store(), "insured_person").unwrap();
+        assert_eq!(strings(&p, "insured_no"), vec![Some("0000000001".into()), Some("0000000002".into())], "sorted by key");
+        assert_eq!(strings(&p, "name_kana_raw")[0].as_deref(), Some("ﾔﾏﾀﾞ ﾀﾛｳ"));
+        assert_eq!(strings(&p, "name_kana")[0].as_deref(), Some("ヤマダ タロウ"));
+        assert_eq!(strings(&p, "name_kanji")[0].as_deref(), Some("髙橋葛\u{E0100}"));
+        assert_eq!(strings(&p, "name_kanji")[1].as_deref(), Some("佐藤　花子"));
+        assert_eq!(strings(&p, "birth_date"), vec![Some("1926-07-30".into()), Some("1989-01-07".into())]);
+        assert_eq!(strings(&p, "acquisition_date"), vec![Some("2019-05-01".into()), Some("1989-01-08".into())]);
+        assert_eq!(strings(&p, "loss_date"), vec![None, None]);
+        assert_eq!(strings(&p, "history_no")[0].as_deref(), Some("1"));
+        assert_eq!(strings(&p, "source_record"), vec![Some("3".into()), Some("2".into())]);
+        let step = if crlf { 402 } else { 400 };
+        assert_eq!(strings(&p, "source_offset"), vec![Some((2 * step).to_string()), Some(step.to_string())]);
+    }
+}
+
+#[test]
+fn a_vendor_layout_is_a_mapping_file_and_no_rust() {
+    // A second fixed-width layout, its fields in another order and 西暦 dates, from a test mapping.
+    let ws = Workspace::new();
+    let mapping = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vendor_b_register.toml")).unwrap();
+    ws.write("vendor_b.toml", mapping.as_bytes());
+    let rec = |insured: &str, kana: &str, birth: &str| {
+        let mut r = Vec::new();
+        r.extend_from_slice(b"D");
+        r.extend_from_slice(insured.as_bytes());
+        r.extend_from_slice(INSURER.as_bytes());
+        r.extend_from_slice(birth.as_bytes());
+        r.extend_from_slice(b"02");
+        let mut k = cp932(kana);
+        while k.len() < 30 { k.push(b' '); }
+        r.extend_from_slice(&k);
+        while r.len() < 64 { r.push(b' '); }
+        r
+    };
+    let mut file = Vec::new();
+    for r in [rec("0000000009", "ｶﾞｸ", "19450815"), rec("0000000003", "ﾎﾟﾁ", "19500101")] {
+        file.extend_from_slice(&r);
+    }
+    ws.write("b.dat", &file);
+    let job = ws.job(&[("b.dat", "vendor_b.toml")], "");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let p = read_set(&ws.store(), "insured_person").unwrap();
+    assert_eq!(strings(&p, "insured_no"), vec![Some("0000000003".into()), Some("0000000009".into())]);
+    assert_eq!(strings(&p, "birth_date"), vec![Some("1950-01-01".into()), Some("1945-08-15".into())]);
+    assert_eq!(strings(&p, "name_kana"), vec![Some("ポチ".into()), Some("ガク".into())]);
+    assert_eq!(strings(&p, "history_no"), vec![Some("2".into()), Some("2".into())]);
+}
+
+#[test]
+fn schema_list_and_show() {
+    let out = kiban(&["schema", "list"]);
+    assert_eq!(out.code, 0);
+    for set in ["insured_person", "recipient", "certification", "certification_progress", "certification_survey", "physician_opinion",
+        "copayment_ratio", "cost_limit", "benefit_restriction", "care_plan_notification", "special_address", "housing_equipment_usage"] {
+        assert!(out.stdout.contains(set), "{set} missing from {}", out.stdout);
+    }
+    let out = kiban(&["schema", "show", "certification"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("standard_time") && out.stdout.contains("Decimal128(6, 1)"), "{}", out.stdout);
+    assert_eq!(kiban(&["schema", "show", "nope"]).code, 2);
+}
+
+#[test]
+fn every_shipped_mapping_compiles_against_the_schemas() {
+    let c = kiban::job::catalog::Catalog::embedded().expect("catalog");
+    let layouts = c.compile_all().expect("shipped mappings compile");
+    assert_eq!(layouts.len(), 3);
+    assert_eq!(c.schemas.sets.len(), 12);
+}

@@ -10,7 +10,8 @@ pub fn init(format: LogFormat, verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("kiban={default},{}", if verbose > 1 { "info" } else { "warn" })));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("kiban={default},{}", if verbose > 1 { "info" } else { "warn" })));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match format {
         LogFormat::Human => builder.try_init(),

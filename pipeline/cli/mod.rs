@@ -6,9 +6,9 @@
 mod logging;
 mod progress;
 
-use crate::job::config::Job;
-use crate::job::run::{run_job, LoadSummary};
 use crate::job::catalog::Catalog;
+use crate::job::config::Job;
+use crate::job::run::{LoadSummary, run_job};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

@@ -64,9 +64,7 @@ pub fn decode_field(bytes: &[u8], out: &mut String) -> Result<(), Cp932Error> {
     }
     let start_len = out.len();
     let mut decoder = SHIFT_JIS.new_decoder_without_bom_handling();
-    let needed = decoder
-        .max_utf8_buffer_length_without_replacement(bytes.len())
-        .unwrap_or(bytes.len().saturating_mul(3));
+    let needed = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len().saturating_mul(3));
     out.reserve(needed);
     let (result, read) = decoder.decode_to_string_without_replacement(bytes, out, true);
     match result {
@@ -132,12 +130,7 @@ impl Default for StreamDecoder {
 
 impl StreamDecoder {
     pub fn new() -> Self {
-        StreamDecoder {
-            decoder: SHIFT_JIS.new_decoder_without_bom_handling(),
-            consumed: 0,
-            pending_lead: false,
-            failed: false,
-        }
+        StreamDecoder { decoder: SHIFT_JIS.new_decoder_without_bom_handling(), consumed: 0, pending_lead: false, failed: false }
     }
 
     /// Decodes `chunk`, appending text to `out`. `last` marks the end of the stream.
@@ -173,10 +166,7 @@ impl StreamDecoder {
             None => chunk,
         };
         let last_slice = last && lone.is_none();
-        let needed = self
-            .decoder
-            .max_utf8_buffer_length_without_replacement(slice.len())
-            .unwrap_or(slice.len().saturating_mul(3) + 16);
+        let needed = self.decoder.max_utf8_buffer_length_without_replacement(slice.len()).unwrap_or(slice.len().saturating_mul(3) + 16);
         out.reserve(needed);
         let (result, read) = self.decoder.decode_to_string_without_replacement(slice, out, last_slice);
         match result {
@@ -185,8 +175,8 @@ impl StreamDecoder {
                 self.failed = true;
                 let rel = read as isize - good_after as isize - bad as isize;
                 let offset = (self.consumed as isize + rel).max(0) as usize;
-                let at_end = (rel >= 0 && rel as usize + 1 == slice.len() && is_lead_byte(slice[rel as usize]))
-                    || (rel < 0 && slice.is_empty());
+                let at_end =
+                    (rel >= 0 && rel as usize + 1 == slice.len() && is_lead_byte(slice[rel as usize])) || (rel < 0 && slice.is_empty());
                 let fault = if last_slice && at_end { Cp932Fault::CutDoubleByte } else { Cp932Fault::InvalidSequence };
                 return Err(Cp932Error { fault, offset });
             }
@@ -209,9 +199,7 @@ impl StreamDecoder {
 /// for what it cannot encode). Returns the first character that CP932 cannot hold.
 pub fn encode(text: &str, out: &mut Vec<u8>) -> Result<(), char> {
     let mut encoder = SHIFT_JIS.new_encoder();
-    let needed = encoder
-        .max_buffer_length_from_utf8_without_replacement(text.len())
-        .unwrap_or(text.len() * 2 + 16);
+    let needed = encoder.max_buffer_length_from_utf8_without_replacement(text.len()).unwrap_or(text.len() * 2 + 16);
     out.reserve(needed);
     let (result, _read) = encoder.encode_from_utf8_to_vec_without_replacement(text, out, true);
     match result {

@@ -77,10 +77,7 @@ impl EraTable {
             }
             if header_line.is_none() {
                 if line != ERA_TSV_HEADER {
-                    return table_err(
-                        no,
-                        format!("expected the header {ERA_TSV_HEADER:?}, found {line:?}"),
-                    );
+                    return table_err(no, format!("expected the header {ERA_TSV_HEADER:?}, found {line:?}"));
                 }
                 header_line = Some(no);
                 continue;
@@ -105,10 +102,7 @@ impl EraTable {
             rows.push((no, era));
         }
         let Some(header_no) = header_line else {
-            return table_err(
-                last_line.max(1),
-                format!("missing header {ERA_TSV_HEADER:?}"),
-            );
+            return table_err(last_line.max(1), format!("missing header {ERA_TSV_HEADER:?}"));
         };
         if rows.is_empty() {
             return table_err(header_no, "no eras after the header".to_string());
@@ -127,11 +121,7 @@ impl EraTable {
                 *slot = i;
             }
         }
-        Ok(EraTable {
-            eras,
-            by_digit,
-            by_letter,
-        })
+        Ok(EraTable { eras, by_digit, by_letter })
     }
 
     /// The eras, sorted by first day.
@@ -163,10 +153,7 @@ impl EraTable {
                     _ => format!("{year:04}-{month:02}-{day:02}"),
                 })
             }
-            DateStyle::Wareki7
-            | DateStyle::WarekiLetter
-            | DateStyle::WarekiKanji
-            | DateStyle::WarekiAny => {
+            DateStyle::Wareki7 | DateStyle::WarekiLetter | DateStyle::WarekiKanji | DateStyle::WarekiAny => {
                 let era = self.era_of(date)?;
                 let era_year = year - era.first_day.year() + 1;
                 if !(1..=99).contains(&era_year) {
@@ -201,13 +188,7 @@ impl EraTable {
     }
 
     /// Days since 1970-01-01 of `era_year`/`month`/`day` in era number `index`.
-    fn era_date(
-        &self,
-        index: usize,
-        era_year: u32,
-        month: u32,
-        day: u32,
-    ) -> Result<i32, DateError> {
+    fn era_date(&self, index: usize, era_year: u32, month: u32, day: u32) -> Result<i32, DateError> {
         let era = self.eras.get(index).ok_or(DateError::UnknownEra)?;
         // era_year ≤ 99 (two digits), so this cannot overflow.
         let year = era.first_day.year() + era_year as i32 - 1;
@@ -225,63 +206,37 @@ impl EraTable {
 }
 
 fn letter_slot(letter: char) -> Option<usize> {
-    letter
-        .is_ascii_uppercase()
-        .then(|| usize::from(letter as u8 - b'A'))
+    letter.is_ascii_uppercase().then(|| usize::from(letter as u8 - b'A'))
 }
 
 fn parse_era_row(no: usize, line: &str) -> Result<Era, EraTableError> {
     let fields: Vec<&str> = line.split('\t').collect();
     let [name, letter, digit, first_day] = fields.as_slice() else {
-        return table_err(
-            no,
-            format!(
-                "expected 4 tab-separated fields (name, letter, digit, first_day), found {}",
-                fields.len()
-            ),
-        );
+        return table_err(no, format!("expected 4 tab-separated fields (name, letter, digit, first_day), found {}", fields.len()));
     };
     if name.is_empty() {
         return table_err(no, "empty era name".to_string());
     }
-    if let Some(bad) = name.chars().find(|&c| {
-        c.is_ascii()
-            || c.is_whitespace()
-            || c.is_control()
-            || digit_value(c).is_some()
-            || matches!(c, '年' | '月' | '日')
-    }) {
-        return table_err(
-            no,
-            format!(
-                "era name {name:?} contains {bad:?} (ASCII, spaces, digits and 年月日 are not allowed)"
-            ),
-        );
+    if let Some(bad) = name
+        .chars()
+        .find(|&c| c.is_ascii() || c.is_whitespace() || c.is_control() || digit_value(c).is_some() || matches!(c, '年' | '月' | '日'))
+    {
+        return table_err(no, format!("era name {name:?} contains {bad:?} (ASCII, spaces, digits and 年月日 are not allowed)"));
     }
     let mut letter_chars = letter.chars();
     let letter = match (letter_chars.next(), letter_chars.next()) {
         (Some(c), None) if c.is_ascii_uppercase() => c,
         _ => {
-            return table_err(
-                no,
-                format!("letter {letter:?} is not a single ASCII upper-case letter"),
-            );
+            return table_err(no, format!("letter {letter:?} is not a single ASCII upper-case letter"));
         }
     };
     let digit = match digit.as_bytes() {
         [d @ b'1'..=b'9'] => d - b'0',
         _ => return table_err(no, format!("digit {digit:?} is not a single digit 1-9")),
     };
-    let first_day = parse_iso_date(first_day).ok_or_else(|| EraTableError {
-        line: no,
-        problem: format!("first_day {first_day:?} is not a YYYY-MM-DD calendar date"),
-    })?;
-    Ok(Era {
-        name: name.to_string(),
-        letter,
-        digit,
-        first_day,
-    })
+    let first_day = parse_iso_date(first_day)
+        .ok_or_else(|| EraTableError { line: no, problem: format!("first_day {first_day:?} is not a YYYY-MM-DD calendar date") })?;
+    Ok(Era { name: name.to_string(), letter, digit, first_day })
 }
 
 fn parse_iso_date(text: &str) -> Option<NaiveDate> {
@@ -346,19 +301,14 @@ impl fmt::Display for DateStyle {
 
 /// A date style name that is not one of those [`DateStyle`] knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown date style {0:?} (expected yyyymmdd, yyyymm, iso, wareki7, wareki_letter, wareki_kanji or wareki)"
-)]
+#[error("unknown date style {0:?} (expected yyyymmdd, yyyymm, iso, wareki7, wareki_letter, wareki_kanji or wareki)")]
 pub struct UnknownDateStyle(pub String);
 
 impl FromStr for DateStyle {
     type Err = UnknownDateStyle;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DateStyle::ALL
-            .into_iter()
-            .find(|style| style.as_str() == s)
-            .ok_or_else(|| UnknownDateStyle(s.to_string()))
+        DateStyle::ALL.into_iter().find(|style| style.as_str() == s).ok_or_else(|| UnknownDateStyle(s.to_string()))
     }
 }
 
@@ -394,9 +344,7 @@ impl DateError {
             DateError::UnknownEra => "unknown era",
             DateError::EraOverflow => "date is past the end of its era",
             DateError::BeforeEraStart => "date is before the first day of its era",
-            DateError::OpenEndNotAllowed => {
-                "open end (all nines) in a column that does not end a period"
-            }
+            DateError::OpenEndNotAllowed => "open end (all nines) in a column that does not end a period",
         }
     }
 }
@@ -410,8 +358,7 @@ pub fn to_date32(d: NaiveDate) -> i32 {
 /// The date `days` after 1970-01-01; `None` outside chrono's range.
 #[inline]
 pub fn from_date32(days: i32) -> Option<NaiveDate> {
-    days.checked_add(EPOCH_DAYS_FROM_CE)
-        .and_then(NaiveDate::from_num_days_from_ce_opt)
+    days.checked_add(EPOCH_DAYS_FROM_CE).and_then(NaiveDate::from_num_days_from_ce_opt)
 }
 
 /// Parses one date field into days since 1970-01-01.
@@ -420,18 +367,12 @@ pub fn from_date32(days: i32) -> Option<NaiveDate> {
 /// dates are `Ok(None)`; all nines are `Ok(None)` when `ends_period`, else
 /// [`DateError::OpenEndNotAllowed`] (see the module documentation for the widths per style).
 /// Nothing is trimmed: `" 20260401"` is [`DateError::Malformed`]. Does not allocate.
-pub fn parse_date(
-    text: &str,
-    style: DateStyle,
-    ends_period: bool,
-    eras: &EraTable,
-) -> Result<Option<i32>, DateError> {
+pub fn parse_date(text: &str, style: DateStyle, ends_period: bool, eras: &EraTable) -> Result<Option<i32>, DateError> {
     let b = text.as_bytes();
     match style {
         DateStyle::Yyyymmdd => {
             if let [y0, y1, y2, y3, m0, m1, d0, d1] = *b
-                && let (Some(y), Some(m), Some(d)) =
-                    (num(&[y0, y1, y2, y3]), num(&[m0, m1]), num(&[d0, d1]))
+                && let (Some(y), Some(m), Some(d)) = (num(&[y0, y1, y2, y3]), num(&[m0, m1]), num(&[d0, d1]))
             {
                 return western(y, m, d, 99, ends_period);
             }
@@ -450,8 +391,7 @@ pub fn parse_date(
         }
         DateStyle::Iso => {
             if let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b
-                && let (Some(y), Some(m), Some(d)) =
-                    (num(&[y0, y1, y2, y3]), num(&[m0, m1]), num(&[d0, d1]))
+                && let (Some(y), Some(m), Some(d)) = (num(&[y0, y1, y2, y3]), num(&[m0, m1]), num(&[d0, d1]))
             {
                 return western(y, m, d, 99, ends_period);
             }
@@ -471,13 +411,7 @@ pub fn parse_date(
 /// A 西暦 date whose digits have been read; `nines_day` is the day value of the all-nines form
 /// (99, or 1 for Yyyymm where the day is implied).
 #[inline]
-fn western(
-    y: u32,
-    m: u32,
-    d: u32,
-    nines_day: u32,
-    ends_period: bool,
-) -> Result<Option<i32>, DateError> {
+fn western(y: u32, m: u32, d: u32, nines_day: u32, ends_period: bool) -> Result<Option<i32>, DateError> {
     if y == 0 && m == 0 && d == 0 {
         return Ok(None);
     }
@@ -488,15 +422,12 @@ fn western(
         return Err(DateError::NotACalendarDate);
     }
     // y ≤ 9999, so the cast is lossless.
-    NaiveDate::from_ymd_opt(y as i32, m, d)
-        .map(|date| Some(to_date32(date)))
-        .ok_or(DateError::NotACalendarDate)
+    NaiveDate::from_ymd_opt(y as i32, m, d).map(|date| Some(to_date32(date))).ok_or(DateError::NotACalendarDate)
 }
 
 fn parse_wareki7(text: &str, ends_period: bool, eras: &EraTable) -> Result<Option<i32>, DateError> {
     if let [g, y0, y1, m0, m1, d0, d1] = *text.as_bytes()
-        && let (Some(g), Some(yy), Some(mm), Some(dd)) =
-            (num(&[g]), num(&[y0, y1]), num(&[m0, m1]), num(&[d0, d1]))
+        && let (Some(g), Some(yy), Some(mm), Some(dd)) = (num(&[g]), num(&[y0, y1]), num(&[m0, m1]), num(&[d0, d1]))
     {
         if g == 0 && yy == 0 && mm == 0 && dd == 0 {
             return Ok(None);
@@ -510,11 +441,7 @@ fn parse_wareki7(text: &str, ends_period: bool, eras: &EraTable) -> Result<Optio
     blank_or_malformed(text)
 }
 
-fn parse_wareki_letter(
-    text: &str,
-    ends_period: bool,
-    eras: &EraTable,
-) -> Result<Option<i32>, DateError> {
+fn parse_wareki_letter(text: &str, ends_period: bool, eras: &EraTable) -> Result<Option<i32>, DateError> {
     match text {
         "0000000" => return Ok(None),
         "9999999" => return open_end(ends_period),
@@ -544,11 +471,8 @@ fn parse_wareki_kanji(text: &str, eras: &EraTable) -> Result<Option<i32>, DateEr
 /// directly followed by `年`.
 fn split_kanji(text: &str) -> Option<(&str, u32, u32, u32)> {
     let cut = text.char_indices().find_map(|(i, c)| {
-        let starts_year = digit_value(c).is_some()
-            || (c == '元'
-                && text
-                    .get(i + c.len_utf8()..)
-                    .is_some_and(|after| after.starts_with('年')));
+        let starts_year =
+            digit_value(c).is_some() || (c == '元' && text.get(i + c.len_utf8()..).is_some_and(|after| after.starts_with('年')));
         starts_year.then_some(i)
     })?;
     let (name, rest) = text.split_at_checked(cut)?;
@@ -578,10 +502,7 @@ fn take_number(s: &str) -> Option<(u32, &str)> {
                 value = value * 10 + d;
             }
             None => {
-                return (count > 0)
-                    .then(|| s.get(i..))
-                    .flatten()
-                    .map(|rest| (value, rest));
+                return (count > 0).then(|| s.get(i..)).flatten().map(|rest| (value, rest));
             }
         }
     }
@@ -613,11 +534,7 @@ fn num(digits: &[u8]) -> Option<u32> {
 
 #[inline]
 fn open_end(ends_period: bool) -> Result<Option<i32>, DateError> {
-    if ends_period {
-        Ok(None)
-    } else {
-        Err(DateError::OpenEndNotAllowed)
-    }
+    if ends_period { Ok(None) } else { Err(DateError::OpenEndNotAllowed) }
 }
 
 #[inline]
@@ -627,11 +544,7 @@ fn is_blank(text: &str) -> bool {
 
 #[inline]
 fn blank_or_malformed(text: &str) -> Result<Option<i32>, DateError> {
-    if is_blank(text) {
-        Ok(None)
-    } else {
-        Err(DateError::Malformed)
-    }
+    if is_blank(text) { Ok(None) } else { Err(DateError::Malformed) }
 }
 
 #[cfg(test)]
@@ -643,53 +556,30 @@ mod tests {
 
     const ERAS_TSV: &str = include_str!("../../mappings/eras.tsv");
 
-    static TABLE: LazyLock<EraTable> =
-        LazyLock::new(|| EraTable::from_tsv(ERAS_TSV).expect("mappings/eras.tsv parses"));
+    static TABLE: LazyLock<EraTable> = LazyLock::new(|| EraTable::from_tsv(ERAS_TSV).expect("mappings/eras.tsv parses"));
 
-    const WAREKI_SPELLINGS: [DateStyle; 3] = [
-        DateStyle::Wareki7,
-        DateStyle::WarekiLetter,
-        DateStyle::WarekiKanji,
-    ];
+    const WAREKI_SPELLINGS: [DateStyle; 3] = [DateStyle::Wareki7, DateStyle::WarekiLetter, DateStyle::WarekiKanji];
 
     fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
     }
 
     fn parse(text: &str, style: DateStyle) -> Result<Option<NaiveDate>, DateError> {
-        parse_date(text, style, false, &TABLE)
-            .map(|days| days.map(|d| from_date32(d).expect("Date32 in range")))
+        parse_date(text, style, false, &TABLE).map(|days| days.map(|d| from_date32(d).expect("Date32 in range")))
     }
 
     fn parse_end(text: &str, style: DateStyle) -> Result<Option<NaiveDate>, DateError> {
-        parse_date(text, style, true, &TABLE)
-            .map(|days| days.map(|d| from_date32(d).expect("Date32 in range")))
+        parse_date(text, style, true, &TABLE).map(|days| days.map(|d| from_date32(d).expect("Date32 in range")))
     }
 
     fn ok(text: &str, style: DateStyle, expected: NaiveDate) {
-        assert_eq!(
-            parse(text, style),
-            Ok(Some(expected)),
-            "{text:?} as {style}"
-        );
-        assert_eq!(
-            parse_end(text, style),
-            Ok(Some(expected)),
-            "{text:?} as {style} (ends period)"
-        );
+        assert_eq!(parse(text, style), Ok(Some(expected)), "{text:?} as {style}");
+        assert_eq!(parse_end(text, style), Ok(Some(expected)), "{text:?} as {style} (ends period)");
     }
 
     fn err(text: &str, style: DateStyle, expected: DateError) {
-        assert_eq!(
-            parse(text, style),
-            Err(expected.clone()),
-            "{text:?} as {style}"
-        );
-        assert_eq!(
-            parse_end(text, style),
-            Err(expected),
-            "{text:?} as {style} (ends period)"
-        );
+        assert_eq!(parse(text, style), Err(expected.clone()), "{text:?} as {style}");
+        assert_eq!(parse_end(text, style), Err(expected), "{text:?} as {style} (ends period)");
     }
 
     fn to_full_width(s: &str) -> String {
@@ -703,14 +593,7 @@ mod tests {
 
     /// Writes `date` in `era` whatever era it really belongs to (era year may be 0 or past the
     /// era's end). `pad` zero-pads kanji numbers to two digits, `gannen` writes year 1 as 元.
-    fn spell(
-        era: &Era,
-        date: NaiveDate,
-        style: DateStyle,
-        full_width: bool,
-        pad: bool,
-        gannen: bool,
-    ) -> String {
+    fn spell(era: &Era, date: NaiveDate, style: DateStyle, full_width: bool, pad: bool, gannen: bool) -> String {
         let yy = date.year() - era.first_day.year() + 1;
         let (m, d) = (date.month(), date.day());
         match style {
@@ -724,16 +607,8 @@ mod tests {
                 } else {
                     yy.to_string()
                 };
-                let body = if pad {
-                    format!("{year}年{m:02}月{d:02}日")
-                } else {
-                    format!("{year}年{m}月{d}日")
-                };
-                let body = if full_width {
-                    to_full_width(&body)
-                } else {
-                    body
-                };
+                let body = if pad { format!("{year}年{m:02}月{d:02}日") } else { format!("{year}年{m}月{d}日") };
+                let body = if full_width { to_full_width(&body) } else { body };
                 format!("{}{body}", era.name)
             }
             other => unreachable!("not a 和暦 spelling: {other}"),
@@ -746,10 +621,7 @@ mod tests {
     fn table_from_data_file() {
         let eras = TABLE.eras();
         assert_eq!(eras.len(), 5);
-        let summary: Vec<(&str, char, u8, NaiveDate)> = eras
-            .iter()
-            .map(|e| (e.name.as_str(), e.letter, e.digit, e.first_day))
-            .collect();
+        let summary: Vec<(&str, char, u8, NaiveDate)> = eras.iter().map(|e| (e.name.as_str(), e.letter, e.digit, e.first_day)).collect();
         assert_eq!(
             summary,
             vec![
@@ -785,26 +657,11 @@ mod tests {
         let table = EraTable::from_tsv(text).expect("parses");
         let names: Vec<&str> = table.eras().iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, vec!["平成", "令和"]);
-        assert_eq!(
-            parse_date("H310430", DateStyle::WarekiLetter, false, &table),
-            Ok(Some(to_date32(ymd(2019, 4, 30))))
-        );
-        assert_eq!(
-            parse_date("H310501", DateStyle::WarekiLetter, false, &table),
-            Err(DateError::EraOverflow)
-        );
-        assert_eq!(
-            parse_date("S640107", DateStyle::WarekiLetter, false, &table),
-            Err(DateError::UnknownEra)
-        );
-        assert_eq!(
-            parse_date("3640107", DateStyle::Wareki7, false, &table),
-            Err(DateError::UnknownEra)
-        );
-        assert_eq!(
-            parse_date("昭和64年1月7日", DateStyle::WarekiKanji, false, &table),
-            Err(DateError::UnknownEra)
-        );
+        assert_eq!(parse_date("H310430", DateStyle::WarekiLetter, false, &table), Ok(Some(to_date32(ymd(2019, 4, 30)))));
+        assert_eq!(parse_date("H310501", DateStyle::WarekiLetter, false, &table), Err(DateError::EraOverflow));
+        assert_eq!(parse_date("S640107", DateStyle::WarekiLetter, false, &table), Err(DateError::UnknownEra));
+        assert_eq!(parse_date("3640107", DateStyle::Wareki7, false, &table), Err(DateError::UnknownEra));
+        assert_eq!(parse_date("昭和64年1月7日", DateStyle::WarekiKanji, false, &table), Err(DateError::UnknownEra));
     }
 
     #[test]
@@ -816,18 +673,8 @@ mod tests {
         assert_eq!(line_of(h), Err(1));
         assert_eq!(line_of(&format!("{h}明治\tM\t1\n")), Err(2));
         assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\t\n")), Err(2));
-        assert_eq!(
-            line_of(&format!(
-                "{h}明治\tM\t1\t1868-01-25\n大正\tt\t2\t1912-07-30\n"
-            )),
-            Err(3)
-        );
-        assert_eq!(
-            line_of(&format!(
-                "{h}明治\tM\t1\t1868-01-25\n大正\tTT\t2\t1912-07-30\n"
-            )),
-            Err(3)
-        );
+        assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\n大正\tt\t2\t1912-07-30\n")), Err(3));
+        assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\n大正\tTT\t2\t1912-07-30\n")), Err(3));
         assert_eq!(line_of(&format!("{h}明治\tM\t0\t1868-01-25\n")), Err(2));
         assert_eq!(line_of(&format!("{h}明治\tM\t10\t1868-01-25\n")), Err(2));
         assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-1-25\n")), Err(2));
@@ -839,34 +686,13 @@ mod tests {
         assert_eq!(line_of(&format!("{h}Meiji\tM\t1\t1868-01-25\n")), Err(2));
         assert_eq!(line_of(&format!("{h}明治年\tM\t1\t1868-01-25\n")), Err(2));
         // Duplicates name the later line and mention the earlier one.
-        let dup = EraTable::from_tsv(&format!(
-            "{h}明治\tM\t1\t1868-01-25\n\n大正\tT\t1\t1912-07-30\n"
-        ))
-        .expect_err("duplicate digit");
+        let dup = EraTable::from_tsv(&format!("{h}明治\tM\t1\t1868-01-25\n\n大正\tT\t1\t1912-07-30\n")).expect_err("duplicate digit");
         assert_eq!(dup.line, 4);
-        assert!(
-            dup.problem.contains("digit 1") && dup.problem.contains("line 2"),
-            "{dup}"
-        );
+        assert!(dup.problem.contains("digit 1") && dup.problem.contains("line 2"), "{dup}");
         assert!(dup.to_string().starts_with("era table, line 4:"), "{dup}");
-        assert_eq!(
-            line_of(&format!(
-                "{h}明治\tM\t1\t1868-01-25\n明治\tT\t2\t1912-07-30\n"
-            )),
-            Err(3)
-        );
-        assert_eq!(
-            line_of(&format!(
-                "{h}明治\tM\t1\t1868-01-25\n大正\tM\t2\t1912-07-30\n"
-            )),
-            Err(3)
-        );
-        assert_eq!(
-            line_of(&format!(
-                "{h}明治\tM\t1\t1868-01-25\n大正\tT\t2\t1868-01-25\n"
-            )),
-            Err(3)
-        );
+        assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\n明治\tT\t2\t1912-07-30\n")), Err(3));
+        assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\n大正\tM\t2\t1912-07-30\n")), Err(3));
+        assert_eq!(line_of(&format!("{h}明治\tM\t1\t1868-01-25\n大正\tT\t2\t1868-01-25\n")), Err(3));
     }
 
     // ---------------------------------------------------------------- 西暦
@@ -915,14 +741,7 @@ mod tests {
         err("202613", s, DateError::NotACalendarDate);
         err("202600", s, DateError::NotACalendarDate);
         err("000001", s, DateError::NotACalendarDate);
-        for bad in [
-            "20260",
-            "2026041",
-            "20260401",
-            " 202604",
-            "2026-4",
-            "２０２６０４",
-        ] {
+        for bad in ["20260", "2026041", "20260401", " 202604", "2026-4", "２０２６０４"] {
             err(bad, s, DateError::Malformed);
         }
     }
@@ -983,15 +802,7 @@ mod tests {
         err("4050230", s, DateError::NotACalendarDate);
         err("4050100", s, DateError::NotACalendarDate);
         err("4050001", s, DateError::NotACalendarDate);
-        for bad in [
-            "405010",
-            "40501011",
-            "H050101",
-            " 405010",
-            "4O50101",
-            "４０５０１０１",
-            "平成5年1月1日",
-        ] {
+        for bad in ["405010", "40501011", "H050101", " 405010", "4O50101", "４０５０１０１", "平成5年1月1日"] {
             err(bad, s, DateError::Malformed);
         }
     }
@@ -1015,16 +826,7 @@ mod tests {
         err("X050101", s, DateError::UnknownEra);
         err("h050101", s, DateError::UnknownEra);
         err("H050231", s, DateError::NotACalendarDate);
-        for bad in [
-            "H05010",
-            "H0501011",
-            "HH50101",
-            "4050101",
-            " H05010",
-            "Ｈ050101",
-            "H０50101",
-            "平成050101",
-        ] {
+        for bad in ["H05010", "H0501011", "HH50101", "4050101", " H05010", "Ｈ050101", "H０50101", "平成050101"] {
             err(bad, s, DateError::Malformed);
         }
     }
@@ -1090,13 +892,7 @@ mod tests {
     #[test]
     fn wareki_any_detects_the_spelling() {
         let s = DateStyle::WarekiAny;
-        for text in [
-            "4050101",
-            "H050101",
-            "平成5年1月1日",
-            "平成５年１月１日",
-            "平成05年01月01日",
-        ] {
+        for text in ["4050101", "H050101", "平成5年1月1日", "平成５年１月１日", "平成05年01月01日"] {
             ok(text, s, ymd(1993, 1, 1));
         }
         ok("令和元年5月1日", s, ymd(2019, 5, 1));
@@ -1106,14 +902,7 @@ mod tests {
         err("R010430", s, DateError::BeforeEraStart);
         err("8050101", s, DateError::UnknownEra);
         err("Q050101", s, DateError::UnknownEra);
-        for bad in [
-            "20260401",
-            "2026-04-01",
-            "H5年1月1日",
-            " 4050101",
-            "４０５０１０１",
-            "-",
-        ] {
+        for bad in ["20260401", "2026-04-01", "H5年1月1日", " 4050101", "４０５０１０１", "-"] {
             err(bad, s, DateError::Malformed);
         }
     }
@@ -1123,23 +912,12 @@ mod tests {
     #[test]
     fn blanks_are_null_in_every_style() {
         for style in DateStyle::ALL {
-            for blank in [
-                "",
-                " ",
-                "        ",
-                "\u{3000}",
-                "\u{3000}\u{3000}\u{3000}",
-                " \u{3000} ",
-            ] {
+            for blank in ["", " ", "        ", "\u{3000}", "\u{3000}\u{3000}\u{3000}", " \u{3000} "] {
                 assert_eq!(parse(blank, style), Ok(None), "{blank:?} as {style}");
                 assert_eq!(parse_end(blank, style), Ok(None), "{blank:?} as {style}");
             }
             for not_blank in ["\t", "\u{a0}", " \n", "_"] {
-                assert_eq!(
-                    parse(not_blank, style),
-                    Err(DateError::Malformed),
-                    "{not_blank:?} as {style}"
-                );
+                assert_eq!(parse(not_blank, style), Err(DateError::Malformed), "{not_blank:?} as {style}");
             }
         }
     }
@@ -1179,11 +957,7 @@ mod tests {
         ];
         for (style, nines) in cases {
             assert_eq!(parse_end(nines, style), Ok(None), "{nines:?} as {style}");
-            assert_eq!(
-                parse(nines, style),
-                Err(DateError::OpenEndNotAllowed),
-                "{nines:?} as {style}"
-            );
+            assert_eq!(parse(nines, style), Err(DateError::OpenEndNotAllowed), "{nines:?} as {style}");
         }
         err("9999999", DateStyle::Yyyymmdd, DateError::Malformed);
         err("99999999", DateStyle::Wareki7, DateError::Malformed);
@@ -1201,36 +975,18 @@ mod tests {
         let d = ymd(1993, 1, 1);
         assert_eq!(f(d, DateStyle::Wareki7).as_deref(), Some("4050101"));
         assert_eq!(f(d, DateStyle::WarekiLetter).as_deref(), Some("H050101"));
-        assert_eq!(
-            f(d, DateStyle::WarekiKanji).as_deref(),
-            Some("平成5年1月1日")
-        );
+        assert_eq!(f(d, DateStyle::WarekiKanji).as_deref(), Some("平成5年1月1日"));
         assert_eq!(f(d, DateStyle::WarekiAny).as_deref(), Some("平成5年1月1日"));
         assert_eq!(f(d, DateStyle::Yyyymmdd).as_deref(), Some("19930101"));
         assert_eq!(f(d, DateStyle::Yyyymm).as_deref(), Some("199301"));
         assert_eq!(f(d, DateStyle::Iso).as_deref(), Some("1993-01-01"));
-        assert_eq!(
-            f(ymd(2019, 5, 1), DateStyle::WarekiKanji).as_deref(),
-            Some("令和元年5月1日")
-        );
-        assert_eq!(
-            f(ymd(2019, 5, 1), DateStyle::Wareki7).as_deref(),
-            Some("5010501")
-        );
-        assert_eq!(
-            f(ymd(2025, 4, 1), DateStyle::WarekiLetter).as_deref(),
-            Some("R070401")
-        );
+        assert_eq!(f(ymd(2019, 5, 1), DateStyle::WarekiKanji).as_deref(), Some("令和元年5月1日"));
+        assert_eq!(f(ymd(2019, 5, 1), DateStyle::Wareki7).as_deref(), Some("5010501"));
+        assert_eq!(f(ymd(2025, 4, 1), DateStyle::WarekiLetter).as_deref(), Some("R070401"));
         assert_eq!(f(ymd(1868, 1, 24), DateStyle::Wareki7), None);
-        assert_eq!(
-            f(ymd(1868, 1, 24), DateStyle::Yyyymmdd).as_deref(),
-            Some("18680124")
-        );
+        assert_eq!(f(ymd(1868, 1, 24), DateStyle::Yyyymmdd).as_deref(), Some("18680124"));
         assert_eq!(f(ymd(2118, 1, 1), DateStyle::Wareki7), None); // 令和100年
-        assert_eq!(
-            f(ymd(2117, 12, 31), DateStyle::WarekiKanji).as_deref(),
-            Some("令和99年12月31日")
-        );
+        assert_eq!(f(ymd(2117, 12, 31), DateStyle::WarekiKanji).as_deref(), Some("令和99年12月31日"));
         assert_eq!(f(ymd(10000, 1, 1), DateStyle::Yyyymmdd), None);
         assert_eq!(f(ymd(0, 1, 1), DateStyle::Iso), None);
     }
@@ -1250,11 +1006,7 @@ mod tests {
             assert!(!e.describe().is_empty());
             assert!(e.describe().is_ascii());
             assert_eq!(e.to_string(), e.describe());
-            assert!(
-                seen.insert(e.describe()),
-                "duplicate description {:?}",
-                e.describe()
-            );
+            assert!(seen.insert(e.describe()), "duplicate description {:?}", e.describe());
         }
     }
 
@@ -1273,10 +1025,7 @@ mod tests {
             assert_eq!(style.to_string(), name);
         }
         for bad in ["", "YYYYMMDD", "wareki_any", " iso", "iso ", "date"] {
-            assert_eq!(
-                bad.parse::<DateStyle>(),
-                Err(UnknownDateStyle(bad.to_string()))
-            );
+            assert_eq!(bad.parse::<DateStyle>(), Err(UnknownDateStyle(bad.to_string())));
         }
     }
 
@@ -1286,14 +1035,8 @@ mod tests {
         assert_eq!(to_date32(ymd(1970, 1, 2)), 1);
         assert_eq!(to_date32(ymd(1969, 12, 31)), -1);
         assert_eq!(to_date32(ymd(2000, 3, 1)), 11_017);
-        assert_eq!(
-            to_date32(NaiveDate::MAX),
-            (NaiveDate::MAX - ymd(1970, 1, 1)).num_days() as i32
-        );
-        assert_eq!(
-            to_date32(NaiveDate::MIN),
-            (NaiveDate::MIN - ymd(1970, 1, 1)).num_days() as i32
-        );
+        assert_eq!(to_date32(NaiveDate::MAX), (NaiveDate::MAX - ymd(1970, 1, 1)).num_days() as i32);
+        assert_eq!(to_date32(NaiveDate::MIN), (NaiveDate::MIN - ymd(1970, 1, 1)).num_days() as i32);
         assert_eq!(from_date32(0), Some(ymd(1970, 1, 1)));
         assert_eq!(from_date32(to_date32(NaiveDate::MAX)), Some(NaiveDate::MAX));
         assert_eq!(from_date32(to_date32(NaiveDate::MIN)), Some(NaiveDate::MIN));
@@ -1301,10 +1044,7 @@ mod tests {
         assert_eq!(from_date32(to_date32(NaiveDate::MIN) - 1), None);
         assert_eq!(from_date32(i32::MAX), None);
         assert_eq!(from_date32(i32::MIN), None);
-        assert_eq!(
-            parse("20260401", DateStyle::Yyyymmdd),
-            Ok(Some(ymd(2026, 4, 1)))
-        );
+        assert_eq!(parse("20260401", DateStyle::Yyyymmdd), Ok(Some(ymd(2026, 4, 1))));
         assert_eq!(
             parse_date("20260401", DateStyle::Yyyymmdd, false, &TABLE),
             Ok(Some((ymd(2026, 4, 1) - ymd(1970, 1, 1)).num_days() as i32))
@@ -1326,11 +1066,7 @@ mod tests {
 
     fn shifted(day: NaiveDate, offset: i64) -> NaiveDate {
         let magnitude = Days::new(offset.unsigned_abs());
-        if offset < 0 {
-            day - magnitude
-        } else {
-            day + magnitude
-        }
+        if offset < 0 { day - magnitude } else { day + magnitude }
     }
 
     /// `date` lies near the first day of era `i`: it parses in the era it belongs to and is an
@@ -1344,50 +1080,18 @@ mod tests {
             let in_new = spell(new, date, style, full_width, pad, gannen);
             let in_previous = previous.map(|p| spell(p, date, style, full_width, pad, gannen));
             if date >= new.first_day {
-                assert_eq!(
-                    parse_date(&in_new, style, false, &TABLE),
-                    Ok(Some(days)),
-                    "{in_new}"
-                );
-                assert_eq!(
-                    parse_date(&in_new, DateStyle::WarekiAny, false, &TABLE),
-                    Ok(Some(days)),
-                    "{in_new}"
-                );
+                assert_eq!(parse_date(&in_new, style, false, &TABLE), Ok(Some(days)), "{in_new}");
+                assert_eq!(parse_date(&in_new, DateStyle::WarekiAny, false, &TABLE), Ok(Some(days)), "{in_new}");
                 if let Some(text) = in_previous {
-                    assert_eq!(
-                        parse_date(&text, style, false, &TABLE),
-                        Err(DateError::EraOverflow),
-                        "{text}"
-                    );
-                    assert_eq!(
-                        parse_date(&text, DateStyle::WarekiAny, false, &TABLE),
-                        Err(DateError::EraOverflow),
-                        "{text}"
-                    );
+                    assert_eq!(parse_date(&text, style, false, &TABLE), Err(DateError::EraOverflow), "{text}");
+                    assert_eq!(parse_date(&text, DateStyle::WarekiAny, false, &TABLE), Err(DateError::EraOverflow), "{text}");
                 }
             } else {
-                assert_eq!(
-                    parse_date(&in_new, style, false, &TABLE),
-                    Err(DateError::BeforeEraStart),
-                    "{in_new}"
-                );
-                assert_eq!(
-                    parse_date(&in_new, DateStyle::WarekiAny, false, &TABLE),
-                    Err(DateError::BeforeEraStart),
-                    "{in_new}"
-                );
+                assert_eq!(parse_date(&in_new, style, false, &TABLE), Err(DateError::BeforeEraStart), "{in_new}");
+                assert_eq!(parse_date(&in_new, DateStyle::WarekiAny, false, &TABLE), Err(DateError::BeforeEraStart), "{in_new}");
                 if let Some(text) = in_previous {
-                    assert_eq!(
-                        parse_date(&text, style, false, &TABLE),
-                        Ok(Some(days)),
-                        "{text}"
-                    );
-                    assert_eq!(
-                        parse_date(&text, DateStyle::WarekiAny, false, &TABLE),
-                        Ok(Some(days)),
-                        "{text}"
-                    );
+                    assert_eq!(parse_date(&text, style, false, &TABLE), Ok(Some(days)), "{text}");
+                    assert_eq!(parse_date(&text, DateStyle::WarekiAny, false, &TABLE), Ok(Some(days)), "{text}");
                 }
             }
         }
@@ -1410,9 +1114,8 @@ mod tests {
 
     /// Strings near the accepted shapes, to reach the deeper branches.
     fn date_like_string() -> impl Strategy<Value = String> {
-        let alphabet: Vec<char> = "0123456789０１２３４５６７８９年月日元-/ \u{3000}MTSHRXh令和平成昭大正明治化\u{feff}\t é"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> =
+            "0123456789０１２３４５６７８９年月日元-/ \u{3000}MTSHRXh令和平成昭大正明治化\u{feff}\t é".chars().collect();
         prop::collection::vec(prop::sample::select(alphabet), 0..16).prop_map(String::from_iter)
     }
 
@@ -1504,13 +1207,7 @@ mod tests {
     fn check_result(text: &str, style: DateStyle, ends_period: bool) {
         if let Ok(Some(days)) = parse_date(text, style, ends_period, &TABLE) {
             let date = from_date32(days).expect("Date32 in chrono's range");
-            if matches!(
-                style,
-                DateStyle::Wareki7
-                    | DateStyle::WarekiLetter
-                    | DateStyle::WarekiKanji
-                    | DateStyle::WarekiAny
-            ) {
+            if matches!(style, DateStyle::Wareki7 | DateStyle::WarekiLetter | DateStyle::WarekiKanji | DateStyle::WarekiAny) {
                 assert!(TABLE.era_of(date).is_some(), "{text:?} -> {date}");
             }
         }

@@ -5,8 +5,8 @@
 use crate::codec::gaiji::{GaijiTable, GaijiTableError};
 use crate::codec::wareki::{EraTable, EraTableError};
 use crate::map::codes::{CodeTable, CodeTableError};
-use crate::map::compile::{compile, Layout, MappingError};
-use crate::schema::{parse_schema, SchemaError, SchemaRegistry};
+use crate::map::compile::{Layout, MappingError, compile};
+use crate::schema::{SchemaError, SchemaRegistry, parse_schema};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -80,7 +80,10 @@ impl Catalog {
         }
         let (file, text) = self.layouts.get(name_or_path).ok_or_else(|| {
             let known: Vec<&str> = self.layout_names().collect();
-            CatalogError::Missing(format!("unknown mapping `{name_or_path}` (shipped: {}; or give a path to a .toml mapping file)", known.join(", ")))
+            CatalogError::Missing(format!(
+                "unknown mapping `{name_or_path}` (shipped: {}; or give a path to a .toml mapping file)",
+                known.join(", ")
+            ))
         })?;
         Ok(compile(file, text, &self.schemas, &self.codes)?)
     }

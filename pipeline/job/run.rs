@@ -4,9 +4,9 @@ use super::catalog::{Catalog, CatalogError};
 use super::config::{FileErrorPolicy, Job, JobConfigError};
 use crate::codec::gaiji::GaijiTable;
 use crate::map::compile::Layout;
-use crate::map::ingest::{ingest_file, FileContext, FileError, FileStats};
+use crate::map::ingest::{FileContext, FileError, FileStats, ingest_file};
 use crate::map::layout::ModeName;
-use crate::map::quarantine::{quarantine_schema, warning_schema, WarningBuilder};
+use crate::map::quarantine::{WarningBuilder, quarantine_schema, warning_schema};
 use crate::map::rowset::finalize;
 use crate::store::{InputEntry, LoadOutput, Manifest, Store, StoreError};
 use arrow::record_batch::RecordBatch;
@@ -23,7 +23,9 @@ pub enum RunError {
     Invalid { job: String, reason: String },
     #[error("{file}: file rejected: {source}")]
     File { file: String, source: FileError },
-    #[error("{file}: {quarantined} of {read} records quarantined, over the job's threshold of {threshold}; the load is aborted and nothing is stored")]
+    #[error(
+        "{file}: {quarantined} of {read} records quarantined, over the job's threshold of {threshold}; the load is aborted and nothing is stored"
+    )]
     Threshold { file: String, quarantined: u64, read: u64, threshold: f64 },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -182,7 +184,12 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
                     quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read");
                 if let Some(max) = job.file.thresholds.max_quarantined_ratio {
                     if out.stats.read > 0 && out.stats.quarantined as f64 / out.stats.read as f64 > max {
-                        return Err(RunError::Threshold { file: p.name.clone(), quarantined: out.stats.quarantined, read: out.stats.read, threshold: max });
+                        return Err(RunError::Threshold {
+                            file: p.name.clone(),
+                            quarantined: out.stats.quarantined,
+                            read: out.stats.read,
+                            threshold: max,
+                        });
                     }
                 }
                 for (o, rows) in layout.outputs.iter().zip(out.rows) {
@@ -197,7 +204,12 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
                 FileErrorPolicy::FailLoad => return Err(RunError::File { file: p.name.clone(), source: e }),
                 FileErrorPolicy::SkipFile => {
                     tracing::error!(file = %p.name, "file rejected and skipped: {e}");
-                    files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: FileStats::default(), rejected: Some(e.to_string()) });
+                    files.push(FileSummary {
+                        file: p.name.clone(),
+                        layout: layout.name.clone(),
+                        stats: FileStats::default(),
+                        rejected: Some(e.to_string()),
+                    });
                 }
             },
         }

@@ -2,9 +2,7 @@
 //! decoded fields, with no intermediate row objects.
 
 use crate::schema::RecordSetSchema;
-use arrow::array::{
-    new_null_array, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
-};
+use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, new_null_array};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -38,9 +36,9 @@ impl ColumnBuilder {
             DataType::Int32 => ColumnBuilder::Int32(Int32Builder::new()),
             DataType::Int64 => ColumnBuilder::Int64(Int64Builder::new()),
             DataType::Date32 => ColumnBuilder::Date32(Date32Builder::new()),
-            DataType::Decimal128(p, s) => {
-                ColumnBuilder::Decimal(Decimal128Builder::new().with_precision_and_scale(*p, *s).unwrap_or_else(|_| Decimal128Builder::new()))
-            }
+            DataType::Decimal128(p, s) => ColumnBuilder::Decimal(
+                Decimal128Builder::new().with_precision_and_scale(*p, *s).unwrap_or_else(|_| Decimal128Builder::new()),
+            ),
             DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
             other => ColumnBuilder::Nulls(other.clone(), 0),
         }

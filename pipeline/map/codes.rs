@@ -52,7 +52,9 @@ impl CodeTable {
             let date = |name: &str| -> Result<Option<NaiveDate>, CodeTableError> {
                 match get(name) {
                     None => Ok(None),
-                    Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| err(i + 1, format!("{name} `{s}` is not YYYY-MM-DD"))),
+                    Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map(Some)
+                        .map_err(|_| err(i + 1, format!("{name} `{s}` is not YYYY-MM-DD"))),
                 }
             };
             let code = get("code").ok_or_else(|| err(i + 1, "empty code".into()))?.to_string();

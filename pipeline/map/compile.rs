@@ -75,10 +75,16 @@ pub enum Condition {
 pub enum ColumnSource {
     /// Not filled by this layout: null.
     Null,
-    Field { field: usize, nfkc: bool },
+    Field {
+        field: usize,
+        nfkc: bool,
+    },
     Const(Scalar),
     /// The field's code looked up in a table; a code without an entry gives null.
-    Lookup { field: usize, values: Arc<HashMap<String, Scalar>> },
+    Lookup {
+        field: usize,
+        values: Arc<HashMap<String, Scalar>>,
+    },
     FirstMatch(Vec<(Condition, Scalar)>),
 }
 
@@ -147,12 +153,7 @@ impl Layout {
     }
 }
 
-pub fn compile(
-    file: &str,
-    text: &str,
-    schemas: &SchemaRegistry,
-    codes: &BTreeMap<String, CodeTable>,
-) -> Result<Layout, MappingError> {
+pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMap<String, CodeTable>) -> Result<Layout, MappingError> {
     let lf: LayoutFile = toml::from_str(text).map_err(|source| MappingError::Toml { file: file.to_string(), source })?;
     let bad = |reason: String| MappingError::Invalid { file: file.to_string(), reason };
     let format = match lf.format {
@@ -294,7 +295,9 @@ pub fn compile(
     let scalar_for = |dt: &DataType, v: &str, what: &str| -> Result<Scalar, MappingError> {
         match dt {
             DataType::Utf8 => Ok(Scalar::Utf8(v.to_string())),
-            DataType::Int32 | DataType::Int64 => v.parse::<i64>().map(Scalar::Int).map_err(|_| bad(format!("{what}: `{v}` is not an integer"))),
+            DataType::Int32 | DataType::Int64 => {
+                v.parse::<i64>().map(Scalar::Int).map_err(|_| bad(format!("{what}: `{v}` is not an integer")))
+            }
             other => Err(bad(format!("{what}: constants of type {other} are not supported"))),
         }
     };
@@ -338,7 +341,9 @@ pub fn compile(
                         for r in rules {
                             let cond = match (&r.when_in, r.when_present.is_empty()) {
                                 (Some(w), true) => Condition::In { field: field_index(&what, &w.field)?, values: w.values.clone() },
-                                (None, false) => Condition::AllPresent(r.when_present.iter().map(|f| field_index(&what, f)).collect::<Result<_, _>>()?),
+                                (None, false) => {
+                                    Condition::AllPresent(r.when_present.iter().map(|f| field_index(&what, f)).collect::<Result<_, _>>()?)
+                                }
                                 (None, true) => Condition::Always,
                                 (Some(_), false) => return Err(bad(format!("{what}: a rule has either when_in or when_present"))),
                             };

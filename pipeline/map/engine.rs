@@ -15,7 +15,7 @@ use super::builder::{SetBuilder, Value};
 use super::compile::{ColumnSource, Condition, FieldKind, Layout, Loc, Pad, Scalar};
 use super::layout::EncodingName;
 use crate::codec::gaiji::{GaijiTable, UnmappedGaiji};
-use crate::codec::wareki::{parse_date, EraTable};
+use crate::codec::wareki::{EraTable, parse_date};
 use crate::codec::{cp932, kana};
 use crate::read::RecordView;
 
@@ -173,12 +173,8 @@ impl<'a> Mapper<'a> {
             }
         }
         for (fi, f) in layout.fields.iter().enumerate() {
-            let err = |kind, offset: Option<u64>, detail: String| RecordError {
-                kind,
-                field: Some((f.number, f.name.clone())),
-                offset,
-                detail,
-            };
+            let err =
+                |kind, offset: Option<u64>, detail: String| RecordError { kind, field: Some((f.number, f.name.clone())), offset, detail };
             let (bytes, off) = match f.loc {
                 Loc::Field(i) => rec.field(i),
                 Loc::Bytes(s, l) => rec.bytes(s, l),
@@ -201,7 +197,10 @@ impl<'a> Mapper<'a> {
                 for u in &self.unmapped {
                     self.warnings.push(FieldWarning {
                         field: f.name.clone(),
-                        message: format!("field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is", f.number, f.name, u.code_point as u32),
+                        message: format!(
+                            "field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
+                            f.number, f.name, u.code_point as u32
+                        ),
                     });
                 }
             }
@@ -239,7 +238,13 @@ impl<'a> Mapper<'a> {
                 }
                 FieldKind::Decimal(scale) => match parse_decimal(s.trim_matches(' '), scale, lim.decimal_precision) {
                     Some(d) => Val::Dec(d),
-                    None => return Err(err(RecordErrorKind::Number, Some(off), format!("not a decimal with at most {scale} decimal places that fits its column"))),
+                    None => {
+                        return Err(err(
+                            RecordErrorKind::Number,
+                            Some(off),
+                            format!("not a decimal with at most {scale} decimal places that fits its column"),
+                        ));
+                    }
                 },
                 FieldKind::Date(style) => match parse_date(s, style, f.ends_period, self.eras) {
                     Ok(Some(d)) => Val::Date(d),
@@ -276,7 +281,10 @@ impl<'a> Mapper<'a> {
                             return Err(err(format!("key {} is malformed: expected {}", col.name, shape.describe())));
                         }
                     }
-                    if col.name == "insurer_no" && layout.envelope.as_ref().and_then(|e| e.data_insurer).is_none() && self.text_of(*field) != self.insurer_no {
+                    if col.name == "insurer_no"
+                        && layout.envelope.as_ref().and_then(|e| e.data_insurer).is_none()
+                        && self.text_of(*field) != self.insurer_no
+                    {
                         return Err(RecordError {
                             kind: RecordErrorKind::Insurer,
                             field: Some((f.number, f.name.clone())),
@@ -411,7 +419,6 @@ fn parse_decimal(t: &str, scale: i8, precision: Option<u8>) -> Option<i128> {
     }
     Some(if neg { -v } else { v })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use crate::codec::gaiji::GaijiTable;
 use crate::codec::wareki::EraTable;
 use crate::read::csv::CsvSplitter;
 use crate::read::fixed::{FixedSplitter, Terminator};
-use crate::read::{split_stream, RecordSplitter, RecordView, SplitError, SplitStreamError};
+use crate::read::{RecordSplitter, RecordView, SplitError, SplitStreamError, split_stream};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -204,7 +204,9 @@ impl<'a, 'c> State<'a, 'c> {
             self.header_insurer = Some(got);
         }
         if let Some(loc) = h.count {
-            let c = value_at(rec, loc).and_then(parse_count).ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
+            let c = value_at(rec, loc)
+                .and_then(parse_count)
+                .ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
             self.header_count = Some(c);
         }
         self.order_key = h.order.iter().map(|l| ascii(value_at(rec, *l).unwrap_or(&[]))).collect();
@@ -228,7 +230,9 @@ impl<'a, 'c> State<'a, 'c> {
             }
         }
         if let Some(loc) = t.count {
-            let c = value_at(rec, loc).and_then(parse_count).ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
+            let c = value_at(rec, loc)
+                .and_then(parse_count)
+                .ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
             self.trailer_count = Some(c);
         }
         Ok(())
@@ -330,12 +334,17 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         seen_trailer: false,
         order_key: Vec::new(),
     };
-    let res = split_stream(&mut reader, splitter.as_mut(), |n| on_bytes(n), |batch| {
-        for rec in batch.iter() {
-            state.record(rec)?;
-        }
-        Ok::<(), FileError>(())
-    });
+    let res = split_stream(
+        &mut reader,
+        splitter.as_mut(),
+        |n| on_bytes(n),
+        |batch| {
+            for rec in batch.iter() {
+                state.record(rec)?;
+            }
+            Ok::<(), FileError>(())
+        },
+    );
     match res {
         Ok(()) => {}
         Err(SplitStreamError::Io(e)) => return Err(FileError::Io(e)),

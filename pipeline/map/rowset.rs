@@ -31,10 +31,9 @@
 //! whatever their order; the platform's state endpoint computes the same.
 
 use super::builder::SetRows;
-use crate::schema::{RecordSetSchema, ROW_HASH, SOURCE_FILE, SOURCE_RECORD};
+use crate::schema::{ROW_HASH, RecordSetSchema, SOURCE_FILE, SOURCE_RECORD};
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, StructArray,
-    UInt32Array,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, ListArray, StringArray, StructArray, UInt32Array,
 };
 use arrow::compute::{concat, take};
 use arrow::datatypes::DataType;
@@ -224,11 +223,7 @@ pub fn finalize(
     let mut idx: Vec<u32> = (0..n as u32).collect();
     idx.sort_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
-        rows.row(a)
-            .cmp(&rows.row(b))
-            .then(order_date[a].cmp(&order_date[b]))
-            .then(rank[a].cmp(&rank[b]))
-            .then(records[a].cmp(&records[b]))
+        rows.row(a).cmp(&rows.row(b)).then(order_date[a].cmp(&order_date[b])).then(rank[a].cmp(&rank[b])).then(records[a].cmp(&records[b]))
     });
     let hash_col = new.column(schema.columns.len() - 1).as_any().downcast_ref::<StringArray>().cloned();
     let files = new.column_by_name(SOURCE_FILE).and_then(|c| c.as_any().downcast_ref::<StringArray>()).cloned();
@@ -270,9 +265,8 @@ pub fn finalize(
 
 /// Previous snapshot with `newer` upserted by key; both are sorted by key, and so is the result.
 fn merge_by_key(schema: &RecordSetSchema, prev: &RecordBatch, newer: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let prev = prev.clone().with_schema(schema.arrow.clone()).or_else(|_| {
-        RecordBatch::try_new(schema.arrow.clone(), prev.columns().to_vec())
-    })?;
+    let prev =
+        prev.clone().with_schema(schema.arrow.clone()).or_else(|_| RecordBatch::try_new(schema.arrow.clone(), prev.columns().to_vec()))?;
     let a = key_rows(schema, &prev)?;
     let b = key_rows(schema, newer)?;
     // Merge two sorted runs; indices into the concatenation [prev, newer].

@@ -30,13 +30,8 @@ impl CsvSplitter {
     /// `quoting`: whether `"` encloses fields (false for layouts that never quote, where a `"`
     /// is an ordinary byte).
     pub fn new(quoting: bool) -> Self {
-        let reader = ReaderBuilder::new()
-            .delimiter(b',')
-            .quote(b'"')
-            .quoting(quoting)
-            .double_quote(true)
-            .terminator(Terminator::CRLF)
-            .build();
+        let reader =
+            ReaderBuilder::new().delimiter(b',').quote(b'"').quoting(quoting).double_quote(true).terminator(Terminator::CRLF).build();
         CsvSplitter {
             reader,
             data: vec![0; 4096],

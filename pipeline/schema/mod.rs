@@ -20,7 +20,7 @@
 
 mod types;
 
-pub use types::{parse_type, TypeError};
+pub use types::{TypeError, parse_type};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Deserialize;
@@ -232,7 +232,10 @@ impl SchemaRegistry {
     pub fn insert(&mut self, file: &str, s: RecordSetSchema) -> Result<(), SchemaError> {
         let expected = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("");
         if expected != s.name {
-            return Err(SchemaError::Invalid { file: file.into(), reason: format!("declares `{}`; the file must be named after its set", s.name) });
+            return Err(SchemaError::Invalid {
+                file: file.into(),
+                reason: format!("declares `{}`; the file must be named after its set", s.name),
+            });
         }
         self.sets.insert(s.name.clone(), Arc::new(s));
         Ok(())

@@ -17,11 +17,11 @@
 
 use crate::schema::RecordSetSchema;
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -247,7 +247,12 @@ impl Store {
         let bytes = std::fs::read(&final_file).map_err(io(&final_file))?;
         use sha2::Digest;
         let rel = final_file.strip_prefix(&self.root).unwrap_or(&final_file).to_string_lossy().replace('\\', "/");
-        Ok(StoredFile { path: rel, rows: batch.num_rows() as u64, bytes: bytes.len() as u64, sha256: hex::encode(sha2::Sha256::digest(&bytes)) })
+        Ok(StoredFile {
+            path: rel,
+            rows: batch.num_rows() as u64,
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        })
     }
 
     /// Commits a load as the next version of its insurer.
@@ -259,7 +264,8 @@ impl Store {
         let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
         for (schema, batch) in &out.sets {
             let dir = self.root.join(&schema.name).join(format!("insurer_no={}", out.insurer_no)).join(format!("version={version}"));
-            let sorting = schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
+            let sorting =
+                schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
             let f = self.write_dir(&dir, batch, Some(sorting))?;
             record_sets.insert(
                 schema.name.clone(),
@@ -271,7 +277,12 @@ impl Store {
             if batch.num_rows() == 0 {
                 continue;
             }
-            let dir = self.root.join("_quarantine").join(set).join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
+            let dir = self
+                .root
+                .join("_quarantine")
+                .join(set)
+                .join(format!("insurer_no={}", out.insurer_no))
+                .join(format!("load={}", out.load_id));
             quarantine.push(self.write_dir(&dir, batch, None)?);
         }
         let mut warnings = Vec::new();

@@ -200,7 +200,10 @@ fn configuration_errors_exit_2_before_reading() {
     let out = kiban(&["run", job.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("unknown code table `nope`"), "{}", out.stderr);
-    let job = ws.write("bad.toml", b"name = \"x\"\ninsurer_no = \"141309\"\nstore = \"s\"\nsurprise = 1\n[[sources]]\npath = \"x\"\nmapping = \"y\"\n");
+    let job = ws.write(
+        "bad.toml",
+        b"name = \"x\"\ninsurer_no = \"141309\"\nstore = \"s\"\nsurprise = 1\n[[sources]]\npath = \"x\"\nmapping = \"y\"\n",
+    );
     let out = kiban(&["run", job.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("surprise"), "{}", out.stderr);

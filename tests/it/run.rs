@@ -127,9 +127,13 @@ fn a_vendor_layout_is_a_mapping_file_and_no_rust() {
         r.extend_from_slice(birth.as_bytes());
         r.extend_from_slice(b"02");
         let mut k = cp932(kana);
-        while k.len() < 30 { k.push(b' '); }
+        while k.len() < 30 {
+            k.push(b' ');
+        }
         r.extend_from_slice(&k);
-        while r.len() < 64 { r.push(b' '); }
+        while r.len() < 64 {
+            r.push(b' ');
+        }
         r
     };
     let mut file = Vec::new();
@@ -151,8 +155,20 @@ fn a_vendor_layout_is_a_mapping_file_and_no_rust() {
 fn schema_list_and_show() {
     let out = kiban(&["schema", "list"]);
     assert_eq!(out.code, 0);
-    for set in ["insured_person", "recipient", "certification", "certification_progress", "certification_survey", "physician_opinion",
-        "copayment_ratio", "cost_limit", "benefit_restriction", "care_plan_notification", "special_address", "housing_equipment_usage"] {
+    for set in [
+        "insured_person",
+        "recipient",
+        "certification",
+        "certification_progress",
+        "certification_survey",
+        "physician_opinion",
+        "copayment_ratio",
+        "cost_limit",
+        "benefit_restriction",
+        "care_plan_notification",
+        "special_address",
+        "housing_equipment_usage",
+    ] {
         assert!(out.stdout.contains(set), "{set} missing from {}", out.stdout);
     }
     let out = kiban(&["schema", "show", "certification"]);

@@ -193,9 +193,9 @@ pub fn read_set(store: &Path, set: &str) -> Option<RecordBatch> {
 
 pub fn read_parquet(path: &Path) -> Option<RecordBatch> {
     let f = std::fs::File::open(path).ok()?;
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).ok()?.build().ok()?;
-    let batches: Vec<RecordBatch> = r.collect::<Result<_, _>>().ok()?;
-    let schema = batches.first()?.schema();
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).ok()?;
+    let schema = b.schema().clone();
+    let batches: Vec<RecordBatch> = b.build().ok()?.collect::<Result<_, _>>().ok()?;
     arrow::compute::concat_batches(&schema, &batches).ok()
 }
 

@@ -1,4 +1,6 @@
 //! Integration tests: they run the `kiban` binary on real files and read back the Parquet store.
 mod bad_input;
 mod fixtures;
+mod golden;
+mod sample;
 mod run;

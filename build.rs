@@ -10,10 +10,10 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<String>) {
     for p in entries {
         if p.is_dir() {
             collect(&p, root, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "tsv")) {
-            if let Ok(rel) = p.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "tsv"))
+            && let Ok(rel) = p.strip_prefix(root)
+        {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
 }

@@ -1,17 +1,18 @@
 //! Decode + map throughput per source format: rows/s and MB/s through `ingest_file`, on exports
 //! from `kiban sample generate` (KIBAN_BENCH_PERSONS persons, default 50,000).
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kiban::codec::gaiji::GaijiTable;
 use kiban::job::catalog::Catalog;
-use kiban::map::ingest::{ingest_file, FileContext};
-use kiban::sample::{generate, SampleOptions};
+use kiban::map::ingest::{FileContext, ingest_file};
+use kiban::sample::{SampleOptions, generate};
 use std::hint::black_box;
 
 fn formats(c: &mut Criterion) {
     let persons = std::env::var("KIBAN_BENCH_PERSONS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let summary = generate(&SampleOptions { insurer_no: "141309".into(), persons, out_dir: dir.path().to_path_buf(), seed: 1, month: (2026, 10) })
-        .expect("sample");
+    let summary =
+        generate(&SampleOptions { insurer_no: "141309".into(), persons, out_dir: dir.path().to_path_buf(), seed: 1, month: (2026, 10) })
+            .expect("sample");
     let catalog = Catalog::embedded().expect("catalog");
     let gaiji = GaijiTable::from_tsv(&std::fs::read_to_string(&summary.gaiji_table).expect("gaiji")).expect("gaiji table");
     for f in &summary.files {

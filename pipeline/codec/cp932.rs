@@ -87,10 +87,10 @@ pub fn decode_field(bytes: &[u8], out: &mut String) -> Result<(), Cp932Error> {
             return Err(Cp932Error { fault: Cp932Fault::InvalidSequence, offset: read });
         }
     }
-    if out[start_len..].contains('\u{80}') {
-        if let Some(offset) = find_lone_0x80(bytes) {
-            return Err(Cp932Error { fault: Cp932Fault::Lone0x80, offset });
-        }
+    if out[start_len..].contains('\u{80}')
+        && let Some(offset) = find_lone_0x80(bytes)
+    {
+        return Err(Cp932Error { fault: Cp932Fault::Lone0x80, offset });
     }
     Ok(())
 }

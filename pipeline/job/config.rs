@@ -97,10 +97,10 @@ impl Job {
         if file.sources.is_empty() {
             return Err(invalid("a job needs at least one [[sources]]".into()));
         }
-        if let Some(r) = file.thresholds.max_quarantined_ratio {
-            if !(0.0..=1.0).contains(&r) {
-                return Err(invalid("thresholds.max_quarantined_ratio must be between 0 and 1".into()));
-            }
+        if let Some(r) = file.thresholds.max_quarantined_ratio
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(invalid("thresholds.max_quarantined_ratio must be between 0 and 1".into()));
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };

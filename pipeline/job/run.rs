@@ -149,10 +149,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let mut set_modes: BTreeMap<String, ModeName> = BTreeMap::new();
     for p in &planned {
         for s in layouts[p.layout].record_sets() {
-            if let Some(m) = set_modes.insert(s.to_string(), p.mode) {
-                if m != p.mode {
-                    return Err(invalid(format!("record set {s} is fed in both snapshot and incremental mode")));
-                }
+            if let Some(m) = set_modes.insert(s.to_string(), p.mode)
+                && m != p.mode
+            {
+                return Err(invalid(format!("record set {s} is fed in both snapshot and incremental mode")));
             }
         }
     }
@@ -182,15 +182,16 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
             Ok(out) => {
                 tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
                     quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read");
-                if let Some(max) = job.file.thresholds.max_quarantined_ratio {
-                    if out.stats.read > 0 && out.stats.quarantined as f64 / out.stats.read as f64 > max {
-                        return Err(RunError::Threshold {
-                            file: p.name.clone(),
-                            quarantined: out.stats.quarantined,
-                            read: out.stats.read,
-                            threshold: max,
-                        });
-                    }
+                if let Some(max) = job.file.thresholds.max_quarantined_ratio
+                    && out.stats.read > 0
+                    && out.stats.quarantined as f64 / out.stats.read as f64 > max
+                {
+                    return Err(RunError::Threshold {
+                        file: p.name.clone(),
+                        quarantined: out.stats.quarantined,
+                        read: out.stats.read,
+                        threshold: max,
+                    });
                 }
                 for (o, rows) in layout.outputs.iter().zip(out.rows) {
                     set_rows.entry(o.set.name.clone()).or_default().push(rows);

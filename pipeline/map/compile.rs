@@ -220,10 +220,10 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             return Err(bad(format!("{what} is declared twice")));
         }
         let l = loc(&what, f.field, f.bytes)?;
-        if let (Loc::Field(i), SourceFormat::Csv { fields: n, .. }) = (l, format) {
-            if i >= n {
-                return Err(bad(format!("{what}: field {} is beyond the {n} fields of a record", i + 1)));
-            }
+        if let (Loc::Field(i), SourceFormat::Csv { fields: n, .. }) = (l, format)
+            && i >= n
+        {
+            return Err(bad(format!("{what}: field {} is beyond the {n} fields of a record", i + 1)));
         }
         let fed = feeds.get(f.name.as_str()).cloned().unwrap_or_default();
         let kind = match f.kind.as_str() {
@@ -256,10 +256,10 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             Some("insurer_no") => true,
             Some(other) => return Err(bad(format!("{what}: normalize `{other}` is not insurer_no"))),
         };
-        if let Some(t) = &f.code_table {
-            if !codes.contains_key(t) {
-                return Err(bad(format!("{what}: unknown code table `{t}` (mappings/codes/{t}.tsv)")));
-            }
+        if let Some(t) = &f.code_table
+            && !codes.contains_key(t)
+        {
+            return Err(bad(format!("{what}: unknown code table `{t}` (mappings/codes/{t}.tsv)")));
         }
         // Type compatibility with every column the field fills.
         for (s, ci) in &fed {
@@ -419,10 +419,10 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
     // Key shapes are only meaningful on text.
     for o in &outputs {
         for &k in &o.set.key {
-            if let (Some(Shape::Digits(_) | Shape::Chars(_)), ColumnSource::Field { field, .. }) = (o.set.columns[k].shape, &o.columns[k]) {
-                if fields[*field].kind != FieldKind::Text {
-                    return Err(bad(format!("key column {}.{} has a shape but its field is not text", o.set.name, o.set.columns[k].name)));
-                }
+            if let (Some(Shape::Digits(_) | Shape::Chars(_)), ColumnSource::Field { field, .. }) = (o.set.columns[k].shape, &o.columns[k])
+                && fields[*field].kind != FieldKind::Text
+            {
+                return Err(bad(format!("key column {}.{} has a shape but its field is not text", o.set.name, o.set.columns[k].name)));
             }
         }
     }

@@ -162,15 +162,15 @@ impl<'a> Mapper<'a> {
         self.spans.clear();
         self.text.clear();
         self.warnings.clear();
-        if let super::compile::SourceFormat::Csv { fields, .. } = layout.format {
-            if rec.field_count() != fields {
-                return Err(RecordError {
-                    kind: RecordErrorKind::FieldCount,
-                    field: None,
-                    offset: Some(rec.offset),
-                    detail: format!("{} fields, expected {fields}", rec.field_count()),
-                });
-            }
+        if let super::compile::SourceFormat::Csv { fields, .. } = layout.format
+            && rec.field_count() != fields
+        {
+            return Err(RecordError {
+                kind: RecordErrorKind::FieldCount,
+                field: None,
+                offset: Some(rec.offset),
+                detail: format!("{} fields, expected {fields}", rec.field_count()),
+            });
         }
         for (fi, f) in layout.fields.iter().enumerate() {
             let err =
@@ -276,10 +276,10 @@ impl<'a> Mapper<'a> {
                     if !self.present(*field) {
                         return Err(err(format!("key {} is missing", col.name)));
                     }
-                    if let Some(shape) = col.shape {
-                        if !shape.accepts(self.text_of(*field)) {
-                            return Err(err(format!("key {} is malformed: expected {}", col.name, shape.describe())));
-                        }
+                    if let Some(shape) = col.shape
+                        && !shape.accepts(self.text_of(*field))
+                    {
+                        return Err(err(format!("key {} is malformed: expected {}", col.name, shape.describe())));
                     }
                     if col.name == "insurer_no"
                         && layout.envelope.as_ref().and_then(|e| e.data_insurer).is_none()
@@ -412,10 +412,10 @@ fn parse_decimal(t: &str, scale: i8, precision: Option<u8>) -> Option<i128> {
     for _ in frac.len()..scale.max(0) as usize {
         v = v.checked_mul(10)?;
     }
-    if let Some(p) = precision {
-        if v >= 10i128.checked_pow(p as u32)? {
-            return None;
-        }
+    if let Some(p) = precision
+        && v >= 10i128.checked_pow(p as u32)?
+    {
+        return None;
     }
     Some(if neg { -v } else { v })
 }

@@ -159,10 +159,10 @@ impl<'a, 'c> State<'a, 'c> {
             if self.seen_trailer {
                 return Err(FileError::DataAfterTrailer { record_no: rec.record_no });
             }
-            if let Some(t) = &env.trailer {
-                if kind == t.kind.as_bytes() {
-                    return self.trailer(&rec);
-                }
+            if let Some(t) = &env.trailer
+                && kind == t.kind.as_bytes()
+            {
+                return self.trailer(&rec);
             }
             if kind != env.data_kind.as_bytes() {
                 self.stats.read += 1;
@@ -184,10 +184,10 @@ impl<'a, 'c> State<'a, 'c> {
         self.stats.envelope_records += 1;
         let Some(h) = self.ctx.layout.envelope.as_ref().and_then(|e| e.header.as_ref()) else { return Ok(()) };
         let bad = |reason: String| FileError::MalformedHeader { record_no: rec.record_no, reason };
-        if let Some(n) = h.fields {
-            if rec.field_count() != n {
-                return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
-            }
+        if let Some(n) = h.fields
+            && rec.field_count() != n
+        {
+            return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
         }
         for (loc, want) in &h.expect {
             let got = value_at(rec, *loc).unwrap_or(&[]);
@@ -218,10 +218,10 @@ impl<'a, 'c> State<'a, 'c> {
         self.stats.envelope_records += 1;
         let Some(t) = self.ctx.layout.envelope.as_ref().and_then(|e| e.trailer.as_ref()) else { return Ok(()) };
         let bad = |reason: String| FileError::MalformedTrailer { record_no: rec.record_no, reason };
-        if let Some(n) = t.fields {
-            if rec.field_count() != n {
-                return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
-            }
+        if let Some(n) = t.fields
+            && rec.field_count() != n
+        {
+            return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
         }
         if let Some(loc) = t.insurer {
             let got = ascii(value_at(rec, loc).unwrap_or(&[]));
@@ -245,14 +245,12 @@ impl<'a, 'c> State<'a, 'c> {
             return Ok(());
         }
         // A file belongs to one insurer: a data record of another is a file error.
-        if let (Some(env), Some(hi)) = (&self.ctx.layout.envelope, &self.header_insurer) {
-            if let Some(f) = env.data_insurer {
-                if let Some(got) = self.mapper.field_text(f) {
-                    if got != hi {
-                        return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
-                    }
-                }
-            }
+        if let (Some(env), Some(hi)) = (&self.ctx.layout.envelope, &self.header_insurer)
+            && let Some(f) = env.data_insurer
+            && let Some(got) = self.mapper.field_text(f)
+            && got != hi
+        {
+            return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
         }
         let mut refs: Vec<&mut SetBuilder> = self.builders.iter_mut().collect();
         self.mapper.append(&mut refs, self.ctx.file_name, rec.record_no, rec.offset);
@@ -334,17 +332,12 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         seen_trailer: false,
         order_key: Vec::new(),
     };
-    let res = split_stream(
-        &mut reader,
-        splitter.as_mut(),
-        |n| on_bytes(n),
-        |batch| {
-            for rec in batch.iter() {
-                state.record(rec)?;
-            }
-            Ok::<(), FileError>(())
-        },
-    );
+    let res = split_stream(&mut reader, splitter.as_mut(), on_bytes, |batch| {
+        for rec in batch.iter() {
+            state.record(rec)?;
+        }
+        Ok::<(), FileError>(())
+    });
     match res {
         Ok(()) => {}
         Err(SplitStreamError::Io(e)) => return Err(FileError::Io(e)),
@@ -352,24 +345,24 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         Err(SplitStreamError::Sink(e)) => return Err(e),
     }
     if let Some(env) = &layout.envelope {
-        if let Some(h) = &env.header {
-            if !state.seen_header {
-                return Err(FileError::MissingHeader { expected: h.kind.clone() });
-            }
+        if let Some(h) = &env.header
+            && !state.seen_header
+        {
+            return Err(FileError::MissingHeader { expected: h.kind.clone() });
         }
         if env.trailer.is_some() && !state.seen_trailer {
             return Err(FileError::MissingTrailer);
         }
     }
-    if let Some(d) = state.header_count {
-        if d != state.stats.read {
-            return Err(FileError::CountMismatch { which: "header/control", declared: d, actual: state.stats.read });
-        }
+    if let Some(d) = state.header_count
+        && d != state.stats.read
+    {
+        return Err(FileError::CountMismatch { which: "header/control", declared: d, actual: state.stats.read });
     }
-    if let Some(d) = state.trailer_count {
-        if d != state.stats.read {
-            return Err(FileError::CountMismatch { which: "trailer/end", declared: d, actual: state.stats.read });
-        }
+    if let Some(d) = state.trailer_count
+        && d != state.stats.read
+    {
+        return Err(FileError::CountMismatch { which: "trailer/end", declared: d, actual: state.stats.read });
     }
     state.stats.bytes = reader.bytes;
     state.stats.sha256 = hex::encode(reader.hasher.finalize());

@@ -359,8 +359,9 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
                 f[48] = "1".into();
                 f[49] = "1".into();
                 f[50] = "392".into();
-                for k in 51..56 {
-                    f[k] = (820 + 10 * k).to_string();
+                // 居住費 limits of the 第3段階 (円/日), fields 52–56.
+                for (k, v) in f[51..56].iter_mut().zip([1310, 1310, 880, 1310, 370]) {
+                    *k = v.to_string();
                 }
                 f[56] = ymd(day(from.year(), 8, 1));
                 f[57] = ymd(day(from.year() + 1, 7, 31));

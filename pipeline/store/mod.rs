@@ -286,11 +286,11 @@ impl Store {
             quarantine.push(self.write_dir(&dir, batch, None)?);
         }
         let mut warnings = Vec::new();
-        if let Some(w) = &out.warnings {
-            if w.num_rows() > 0 {
-                let dir = self.root.join("_warnings").join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
-                warnings.push(self.write_dir(&dir, w, None)?);
-            }
+        if let Some(w) = &out.warnings
+            && w.num_rows() > 0
+        {
+            let dir = self.root.join("_warnings").join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
+            warnings.push(self.write_dir(&dir, w, None)?);
         }
         let manifest = Manifest {
             format: 1,

@@ -19,7 +19,12 @@ fn demo_load_matches_the_golden_files() {
     let out = kiban(&["run", job.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let update = std::env::var_os("KIBAN_UPDATE_GOLDEN").is_some();
-    let mut sets: Vec<String> = std::fs::read_dir(ws.store()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| !n.starts_with('_')).collect();
+    let mut sets: Vec<String> = std::fs::read_dir(ws.store())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
     sets.sort();
     assert_eq!(sets.len(), 10);
     for set in sets {
@@ -30,7 +35,8 @@ fn demo_load_matches_the_golden_files() {
             std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
             std::fs::write(&golden, &text).unwrap();
         }
-        let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| panic!("{} missing: run with KIBAN_UPDATE_GOLDEN=1", golden.display()));
+        let want =
+            std::fs::read_to_string(&golden).unwrap_or_else(|_| panic!("{} missing: run with KIBAN_UPDATE_GOLDEN=1", golden.display()));
         assert!(want == text, "{set} differs from {}", golden.display());
     }
 }

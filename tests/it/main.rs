@@ -2,5 +2,5 @@
 mod bad_input;
 mod fixtures;
 mod golden;
-mod sample;
 mod run;
+mod sample;

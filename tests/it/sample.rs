@@ -38,7 +38,9 @@ fn generated_exports_load_and_reconcile() {
     assert!(strings(&p, "name_kanji").iter().flatten().any(|k| k.contains("葛\u{E0100}") || k.contains('髙')));
     // Every progress status of SPEC §5.2 occurs.
     let st = strings(&read_set(&ws.path().join("store"), "certification_progress").unwrap(), "status");
-    for want in ["withdrawn", "decided", "awaiting_committee", "primary_judged", "awaiting_primary_judgement", "awaiting_opinion", "received"] {
+    for want in
+        ["withdrawn", "decided", "awaiting_committee", "primary_judged", "awaiting_primary_judgement", "awaiting_opinion", "received"]
+    {
         assert!(st.iter().any(|s| s.as_deref() == Some(want)), "status {want} missing");
     }
     // 09B survey rows only where the survey was done.
@@ -48,7 +50,12 @@ fn generated_exports_load_and_reconcile() {
     // benefit_rate follows the ratio.
     let c = read_set(&ws.path().join("store"), "copayment_ratio").unwrap();
     for (r, b) in strings(&c, "ratio").into_iter().zip(strings(&c, "benefit_rate")) {
-        let expect = match r.as_deref() { Some("1") => "90", Some("2") => "80", Some("3") => "70", _ => panic!("ratio {r:?}") };
+        let expect = match r.as_deref() {
+            Some("1") => "90",
+            Some("2") => "80",
+            Some("3") => "70",
+            _ => panic!("ratio {r:?}"),
+        };
         assert_eq!(b.as_deref(), Some(expect));
     }
 }

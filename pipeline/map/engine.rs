@@ -313,13 +313,13 @@ impl<'a> Mapper<'a> {
 
     /// Appends the converted record to the builders of the outputs that apply. `builders` is
     /// indexed like `layout.outputs`.
-    pub fn append(&mut self, builders: &mut [&mut SetBuilder], file: &str, record_no: u64, offset: u64) {
+    pub fn append(&mut self, builders: &mut [SetBuilder], file: &str, record_no: u64, offset: u64) {
         let order = self.order_date();
         for (oi, o) in self.layout.outputs.iter().enumerate() {
             if !self.emit[oi] {
                 continue;
             }
-            let b = &mut *builders[oi];
+            let b = &mut builders[oi];
             for (ci, src) in o.columns.iter().enumerate() {
                 let col = b.column(ci);
                 match src {

@@ -252,8 +252,7 @@ impl<'a, 'c> State<'a, 'c> {
         {
             return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
         }
-        let mut refs: Vec<&mut SetBuilder> = self.builders.iter_mut().collect();
-        self.mapper.append(&mut refs, self.ctx.file_name, rec.record_no, rec.offset);
+        self.mapper.append(&mut self.builders, self.ctx.file_name, rec.record_no, rec.offset);
         self.stats.accepted += 1;
         for w in &self.mapper.warnings {
             self.stats.warnings += 1;

@@ -119,7 +119,9 @@ pub fn main() -> i32 {
                 Err(e) => {
                     eprintln!("error: {e}");
                     match e {
-                        crate::sample::SampleError::InvalidInsurer(_) => 2,
+                        crate::sample::SampleError::InvalidInsurer(_)
+                        | crate::sample::SampleError::InvalidMonth(..)
+                        | crate::sample::SampleError::TooManyPersons(_) => 2,
                         _ => 1,
                     }
                 }

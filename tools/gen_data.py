@@ -195,7 +195,7 @@ for r in tsv('kokuhoren-5311-columns.tsv'):
         name, ft, ct = K5311[n]
     else:
         name = 'field_%02d' % n; ft = {'date8':'date','int':'int'}.get(t, 'text'); ct = None
-    if ft == 'int' and t != 'int' and n not in (78,): ft = 'text'
+    if ft == 'int' and n not in K5311: ft = 'text'  # unused integer fields are not checked (SPEC §4.1 lists the record errors)
     ends = ft == 'date' and (n in (13,23,27,30,33,36,38,43,47,58,61,70,74,80))
     norm = 'insurer_no' if n == 7 else None
     out += field_block(name, 'field = %d' % n, ft, r['name_ja'], date='yyyymmdd' if ft=='date' else None, normalize=norm, code_table=ct, ends_period=ends)
@@ -271,18 +271,18 @@ open(os.path.join(mdir, 'nintei_09b.toml'), 'w', encoding='utf-8').write('\n'.jo
 # fixed-width register
 FX = [('record_kind',1,1,'text',None,None,'レコード区分'),('insurer_no',2,6,'text',None,None,'保険者番号'),('insured_no',8,10,'text',None,None,'被保険者番号'),
  ('history_no',18,3,'int',None,None,'履歴番号'),('name_kana',21,50,'text','space',None,'カナ氏名'),('name_kanji',71,40,'text','zenkaku',None,'漢字氏名'),
- ('birth_date',111,7,'date',None,None,'生年月日'),('sex',118,1,'text',None,'sex','性別'),('postal_code',119,7,'text','space',None,'郵便番号'),
+ ('birth_date',111,7,'date',None,None,'生年月日'),('sex',118,1,'text',None,'sex','性別'),('postal_code',119,7,'text',None,None,'郵便番号'),
  ('address',126,120,'text','zenkaku',None,'住所'),('insured_category',246,1,'text',None,'insured_category','被保険者区分'),
- ('acquisition_date',247,7,'date',None,None,'資格取得年月日'),('acquisition_reason',254,3,'text','space','qualification_reason','取得事由'),
- ('loss_date',257,7,'date',None,None,'資格喪失年月日'),('loss_reason',264,3,'text','space','qualification_reason','喪失事由'),
- ('special_address_category',267,1,'text','space','not_applicable_applicable','住所地特例区分'),('facility_insurer_no',268,6,'text','space',None,'施設所在保険者番号'),
+ ('acquisition_date',247,7,'date',None,None,'資格取得年月日'),('acquisition_reason',254,3,'text',None,'qualification_reason','取得事由'),
+ ('loss_date',257,7,'date',None,None,'資格喪失年月日'),('loss_reason',264,3,'text',None,'qualification_reason','喪失事由'),
+ ('special_address_category',267,1,'text',None,'not_applicable_applicable','住所地特例区分'),('facility_insurer_no',268,6,'text',None,None,'施設所在保険者番号'),
  ('special_address_from',274,7,'date',None,None,'住所地特例適用開始'),('special_address_to',281,7,'date',None,None,'住所地特例適用終了'),
  ('certificate_issue_date',288,7,'date',None,None,'被保険者証交付年月日'),('reserved',295,106,'text','space',None,'予備')]
 out = ['# 被保険者台帳 vendor extract, fixed-width CP932, 400-byte records (SPEC §4.3).',
  '# Byte ranges are [first byte (1-based), length]. Cut bytes first, then decode each field.',
  'name = "insured_register_fixed"', 'label = "被保険者台帳 (固定長)"', 'format = "fixed"', 'encoding = "cp932"', 'mode = "snapshot"',
  'primary_record_set = "insured_person"', '', '[fixed]', 'record_len = 400', '# crlf | none | auto (detected from the first record)', 'terminator = "auto"', '',
- '# Record kinds: 1 header, 2 data, 9 trailer.', '[envelope]', 'kind = { bytes = [1, 1] }', 'data_kind = "2"', 'data_insurer = "insurer_no"', '',
+ '# Record kinds: 1 header, 2 data, 9 trailer.', '[envelope]', 'kind = { bytes = [1, 1] }', 'data_kind = "2"', '',
  '[envelope.header]', 'kind = "1"', 'insurer = { bytes = [2, 6] }', '', '[envelope.trailer]', 'kind = "9"', 'count = { bytes = [8, 9] }', 'insurer = { bytes = [2, 6] }', '']
 for (name, s, l, ft, pad, ct, lab) in FX:
     out += field_block(name, 'bytes = [%d, %d]' % (s, l), ft, lab, date='wareki7' if ft=='date' else None, pad=pad, code_table=ct, ends_period=name in ('loss_date','special_address_to'))

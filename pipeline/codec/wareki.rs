@@ -10,7 +10,7 @@
 //! - empty text, or only spaces (ASCII `' '` or 全角 `U+3000`): null, in every style;
 //! - all zeros of the style's width: `00000000` (Yyyymmdd), `000000` (Yyyymm), `0000-00-00` (Iso),
 //!   `0000000` (Wareki7, WarekiLetter, WarekiAny): null;
-//! - all nines of the style's width: `99999999`, `999999`, `9999-99-99`, `9999999`: null in a
+//! - all nines of the style's width: `99999999`, `999999`, `9999-99-99` (not 和暦): null in a
 //!   column that ends a period, else [`DateError::OpenEndNotAllowed`].
 //!
 //! WarekiKanji has no zero or nine form; only blanks are null there.
@@ -432,9 +432,9 @@ fn parse_wareki7(text: &str, ends_period: bool, eras: &EraTable) -> Result<Optio
         if g == 0 && yy == 0 && mm == 0 && dd == 0 {
             return Ok(None);
         }
-        if g == 9 && yy == 99 && mm == 99 && dd == 99 {
-            return open_end(ends_period);
-        }
+        // SPEC §4.7 gives "no end" to the 8-digit `99999999` only: in 和暦 `9999999` names era 9,
+        // which does not exist, so it is an invalid date like any other unknown era.
+        let _ = ends_period;
         let era = eras.era_by_digit(g).ok_or(DateError::UnknownEra)?;
         return eras.era_date(era, yy, mm, dd).map(Some);
     }
@@ -442,10 +442,9 @@ fn parse_wareki7(text: &str, ends_period: bool, eras: &EraTable) -> Result<Optio
 }
 
 fn parse_wareki_letter(text: &str, ends_period: bool, eras: &EraTable) -> Result<Option<i32>, DateError> {
-    match text {
-        "0000000" => return Ok(None),
-        "9999999" => return open_end(ends_period),
-        _ => {}
+    let _ = ends_period;
+    if text == "0000000" {
+        return Ok(None);
     }
     if let [letter, y0, y1, m0, m1, d0, d1] = *text.as_bytes()
         && letter.is_ascii_alphabetic()
@@ -951,10 +950,12 @@ mod tests {
             (DateStyle::Yyyymmdd, "99999999"),
             (DateStyle::Yyyymm, "999999"),
             (DateStyle::Iso, "9999-99-99"),
-            (DateStyle::Wareki7, "9999999"),
-            (DateStyle::WarekiLetter, "9999999"),
-            (DateStyle::WarekiAny, "9999999"),
         ];
+        // 和暦 has no all-nines convention (SPEC §4.7 names the 8-digit form only).
+        for style in [DateStyle::Wareki7, DateStyle::WarekiAny] {
+            assert_eq!(parse_end("9999999", style), Err(DateError::UnknownEra), "{style}");
+        }
+        assert_eq!(parse_end("9999999", DateStyle::WarekiLetter), Err(DateError::Malformed));
         for (style, nines) in cases {
             assert_eq!(parse_end(nines, style), Ok(None), "{nines:?} as {style}");
             assert_eq!(parse(nines, style), Err(DateError::OpenEndNotAllowed), "{nines:?} as {style}");

@@ -6,8 +6,8 @@
 //! insurer_no = "141309"          # 保険者番号 the job loads for (6 digits)
 //! store = "../demo-out/store"    # the Parquet store directory
 //! gaiji = "../sample-data/gaiji/141309.tsv"   # 外字 table; default: the shipped mappings/gaiji/<insurer_no>.tsv
-//! on_file_error = "fail_load"    # fail_load (default): a rejected file fails the load, nothing is stored;
-//!                                # skip_file: the load goes on without it and exits 3
+//! on_file_error = "skip_file"    # skip_file (default): nothing of a rejected file is loaded, the others
+//!                                # are, exit 3; fail_load: a rejected file fails the load, nothing is stored
 //! [[sources]]
 //! path = "../sample-data/5311_*.csv"  # a file or a glob; matches are loaded in name order
 //! mapping = "kokuhoren_5311"          # a shipped mapping, or a path to a mapping .toml
@@ -44,8 +44,11 @@ pub struct JobFile {
 #[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FileErrorPolicy {
-    #[default]
+    /// A rejected file fails the whole load: nothing is stored, exit 1.
     FailLoad,
+    /// A rejected file is left out (nothing of it is loaded, SPEC §4.1); the other files load and
+    /// the run exits 3. When every file is rejected, nothing is stored and the run exits 1.
+    #[default]
     SkipFile,
 }
 

@@ -27,6 +27,8 @@ pub enum RunError {
         "{file}: {quarantined} of {read} records quarantined, over the job's threshold of {threshold}; the load is aborted and nothing is stored"
     )]
     Threshold { file: String, quarantined: u64, read: u64, threshold: f64 },
+    #[error("every input file was rejected; nothing is stored ({first})")]
+    AllRejected { first: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -216,6 +218,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         }
     }
     progress.finish();
+    if files.iter().all(|f| f.rejected.is_some()) {
+        let first = files.iter().find_map(|f| f.rejected.as_ref().map(|r| format!("{}: file rejected: {r}", f.file))).unwrap_or_default();
+        return Err(RunError::AllRejected { first });
+    }
 
     // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
     order_keys.sort();

@@ -298,11 +298,6 @@ impl<'a> Mapper<'a> {
         Ok(())
     }
 
-    /// The converted text of a field (after `convert`), if present.
-    pub fn field_text(&self, field: usize) -> Option<&str> {
-        self.present(field).then(|| self.text_of(field))
-    }
-
     /// The apply-order date of the converted record.
     pub fn order_date(&self) -> Option<i32> {
         match self.layout.apply_order_field.map(|f| self.vals[f]) {
@@ -347,7 +342,12 @@ impl<'a> Mapper<'a> {
                         col.append(v);
                     }
                     ColumnSource::Lookup { field, values } => {
-                        let v = if self.present(*field) { values.get(self.text_of(*field)) } else { None };
+                        // An integer field is looked up by its value (` 1` and `01` are 1).
+                        let v = match self.vals[*field] {
+                            Val::Null => None,
+                            Val::Int(i) => values.get(i.to_string().as_str()),
+                            _ => values.get(self.text_of(*field)),
+                        };
                         match v {
                             Some(s) => {
                                 col.append(scalar_value(s));

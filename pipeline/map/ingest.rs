@@ -117,6 +117,12 @@ fn normalize_insurer(s: &str) -> &str {
     if s.len() == 8 && s.starts_with("00") { &s[2..] } else { s }
 }
 
+/// Envelope values compare after trimming, and as numbers when both are digits (`0000001` = `1`).
+fn same_value(got: &str, want: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(got) && digits(want) { got.trim_start_matches('0') == want.trim_start_matches('0') } else { got == want }
+}
+
 fn parse_count(b: &[u8]) -> Option<u64> {
     let t = std::str::from_utf8(b).ok()?.trim();
     if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
@@ -190,8 +196,8 @@ impl<'a, 'c> State<'a, 'c> {
             return Err(bad(format!("{} fields, expected {n}", rec.field_count())));
         }
         for (loc, want) in &h.expect {
-            let got = value_at(rec, *loc).unwrap_or(&[]);
-            if got != want.as_bytes() {
+            let got = ascii(value_at(rec, *loc).unwrap_or(&[]));
+            if !same_value(&got, want) {
                 return Err(bad(format!("{} is not `{want}`", describe_loc(*loc))));
             }
         }
@@ -209,7 +215,15 @@ impl<'a, 'c> State<'a, 'c> {
                 .ok_or_else(|| bad(format!("{}: the record count is not a number", describe_loc(loc))))?;
             self.header_count = Some(c);
         }
-        self.order_key = h.order.iter().map(|l| ascii(value_at(rec, *l).unwrap_or(&[]))).collect();
+        // Digits compare as numbers (ファイル管理番号 `9` before `10`): zero-pad them for sorting.
+        self.order_key = h
+            .order
+            .iter()
+            .map(|l| {
+                let v = ascii(value_at(rec, *l).unwrap_or(&[]));
+                if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) { format!("{v:0>20}") } else { v }
+            })
+            .collect();
         Ok(())
     }
 
@@ -240,17 +254,22 @@ impl<'a, 'c> State<'a, 'c> {
 
     fn data(&mut self, rec: &RecordView<'_>) -> Result<(), FileError> {
         self.stats.read += 1;
+        // A file belongs to one insurer: a data record of another is a file error, whatever else
+        // is wrong with the record. The raw field is compared, so this holds for records that
+        // fail to convert too; a malformed value is left to the key check.
+        if let (Some(env), Some(hi)) = (&self.ctx.layout.envelope, &self.header_insurer)
+            && let Some(f) = env.data_insurer
+            && let Some(raw) = value_at(rec, self.ctx.layout.fields[f].loc)
+        {
+            let got = ascii(raw);
+            let got = normalize_insurer(&got);
+            if got.len() == 6 && got.bytes().all(|b| b.is_ascii_digit()) && got != hi {
+                return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
+            }
+        }
         if let Err(e) = self.mapper.convert(rec) {
             self.quarantine_record(rec, &e);
             return Ok(());
-        }
-        // A file belongs to one insurer: a data record of another is a file error.
-        if let (Some(env), Some(hi)) = (&self.ctx.layout.envelope, &self.header_insurer)
-            && let Some(f) = env.data_insurer
-            && let Some(got) = self.mapper.field_text(f)
-            && got != hi
-        {
-            return Err(FileError::DataInsurer { record_no: rec.record_no, found: got.to_string(), expected: hi.clone() });
         }
         self.mapper.append(&mut self.builders, self.ctx.file_name, rec.record_no, rec.offset);
         self.stats.accepted += 1;

@@ -152,6 +152,42 @@ fn a_data_record_of_another_insurer_rejects_the_file() {
 }
 
 #[test]
+fn another_insurer_rejects_the_file_even_when_the_record_has_other_errors() {
+    let mut r = row_5311(2, "0000000001", "20250230");
+    r[6] = "00131011".into();
+    let (ws, out) = run_5311(&file_5311(&[r], None, true));
+    assert_rejected(&out, &ws, "data record of insurer 131011");
+}
+
+#[test]
+fn a_rejected_file_is_left_out_and_the_others_load() {
+    let ws = Workspace::new();
+    ws.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
+    ws.write("5311_b.csv", &file_5311(&[row_5311(2, "0000000002", "20250401")], Some(7), true));
+    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.code, 3, "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("5311_b.csv") && out.stdout.contains("rejected: the header/control record declares 7"), "{}", out.stdout);
+    assert_eq!(strings(&read_set(&ws.store(), "recipient").unwrap(), "insured_no"), vec![Some("0000000001".into())]);
+    // With on_file_error = "fail_load" the same input stores nothing.
+    let ws2 = Workspace::new();
+    ws2.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
+    ws2.write("5311_b.csv", &file_5311(&[row_5311(2, "0000000002", "20250401")], Some(7), true));
+    let job = ws2.job(&[("5311_*.csv", "kokuhoren_5311")], "on_file_error = \"fail_load\"");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_rejected(&out, &ws2, "5311_b.csv: file rejected");
+}
+
+#[test]
+fn a_register_record_of_another_insurer_is_quarantined() {
+    let mut r = fixed_data("0000000001", "001", "ｱ", "山田", "3300101", "4010108");
+    r[1..7].copy_from_slice(b"131011");
+    let ok = fixed_data("0000000002", "001", "ｲ", "川", "3300101", "4010108");
+    let (ws, out) = run_fixed(&fixed_file(&[r, ok], None, true));
+    assert_quarantined(&ws, &out, "insured_person", "other_insurer", Some("2"), "2");
+}
+
+#[test]
 fn fixed_trailer_count_mismatch_and_truncation_reject_the_file() {
     let recs = vec![fixed_data("0000000001", "001", "ｱ", "山田", "3640107", "4010108")];
     let (ws, out) = run_fixed(&fixed_file(&recs, Some(5), true));

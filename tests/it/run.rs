@@ -13,7 +13,7 @@ fn loads_5311_into_every_derived_record_set() {
     a[50] = "392".into();
     let mut b = row_5311(3, "0000000002", "20250501");
     b[6] = format!("00{INSURER}"); // 8-digit insurer form
-    b[77] = "2".into();
+    b[77] = "02".into(); // zero-padded ratio: still 2割, 80 %
     ws.write("5311_a.csv", &file_5311(&[a, b], None, true));
     let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
     let out = kiban(&["run", job.to_str().unwrap()]);
@@ -55,7 +55,7 @@ fn later_row_wins_per_key_and_conflicts_are_reported() {
     // Two rows of one person carry the same 負担割合 start with different ratios.
     let a = row_5311(2, "0000000001", "20250901");
     let mut b = row_5311(3, "0000000001", "20250401");
-    b[77] = "2".into();
+    b[77] = "02".into(); // zero-padded ratio: still 2割, 80 %
     ws.write("5311_a.csv", &file_5311(&[a, b], None, true));
     let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
     let out = kiban(&["run", job.to_str().unwrap()]);

@@ -2,5 +2,6 @@
 mod bad_input;
 mod fixtures;
 mod golden;
+mod robustness;
 mod run;
 mod sample;

@@ -12,6 +12,7 @@ impl TerminalProgress {
     pub fn new(human: bool) -> Self {
         let bar = if human && std::io::stderr().is_terminal() {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            b.set_length(0);
             if let Ok(style) = ProgressStyle::with_template("{msg:30} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}") {
                 b.set_style(style.progress_chars("=> "));
             }
@@ -24,9 +25,9 @@ impl TerminalProgress {
 }
 
 impl Progress for TerminalProgress {
+    /// Files may be read at the same time: the bar counts the bytes of all files started so far.
     fn start_file(&self, name: &str, bytes: u64) {
-        self.bar.set_position(0);
-        self.bar.set_length(bytes);
+        self.bar.inc_length(bytes);
         self.bar.set_message(name.to_string());
     }
     fn bytes(&self, n: usize) {

@@ -946,11 +946,7 @@ mod tests {
 
     #[test]
     fn all_nines_only_end_a_period() {
-        let cases = [
-            (DateStyle::Yyyymmdd, "99999999"),
-            (DateStyle::Yyyymm, "999999"),
-            (DateStyle::Iso, "9999-99-99"),
-        ];
+        let cases = [(DateStyle::Yyyymmdd, "99999999"), (DateStyle::Yyyymm, "999999"), (DateStyle::Iso, "9999-99-99")];
         // 和暦 has no all-nines convention (SPEC §4.7 names the 8-digit form only).
         for style in [DateStyle::Wareki7, DateStyle::WarekiAny] {
             assert_eq!(parse_end("9999999", style), Err(DateError::UnknownEra), "{style}");

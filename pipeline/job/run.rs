@@ -27,6 +27,8 @@ pub enum RunError {
         "{file}: {quarantined} of {read} records quarantined, over the job's threshold of {threshold}; the load is aborted and nothing is stored"
     )]
     Threshold { file: String, quarantined: u64, read: u64, threshold: f64 },
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("every input file was rejected; nothing is stored ({first})")]
     AllRejected { first: String },
     #[error(transparent)]
@@ -94,8 +96,8 @@ fn new_load_id() -> String {
     format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-/// Hooks for progress reporting.
-pub trait Progress {
+/// Hooks for progress reporting; called from the ingestion threads.
+pub trait Progress: Sync {
     fn start_file(&self, _name: &str, _bytes: u64) {}
     fn bytes(&self, _n: usize) {}
     fn finish(&self) {}
@@ -174,16 +176,58 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut warnings: Vec<RecordBatch> = Vec::new();
     let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
-    for (seq, p) in planned.iter().enumerate() {
+    // Files are independent until their rows are combined: read them on every core, then apply
+    // the outcomes in file order, so results do not depend on scheduling.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(planned.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let abort = std::sync::atomic::AtomicBool::new(false);
+    let outcomes: Vec<std::sync::Mutex<Option<Result<crate::map::ingest::FileOutcome, FileError>>>> =
+        planned.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seq >= planned.len() || abort.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let p = &planned[seq];
+                    let layout = &layouts[p.layout];
+                    let size = std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0);
+                    progress.start_file(&p.name, size);
+                    let ctx = FileContext {
+                        layout,
+                        eras: &catalog.eras,
+                        gaiji: &gaiji,
+                        insurer_no: insurer,
+                        file_name: &p.name,
+                        file_seq: seq as u32,
+                    };
+                    let started = std::time::Instant::now();
+                    let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
+                    if let Ok(out) = &res {
+                        tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
+                            quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read");
+                    }
+                    if res.is_err() && job.file.on_file_error == FileErrorPolicy::FailLoad {
+                        abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Ok(mut slot) = outcomes[seq].lock() {
+                        *slot = Some(res);
+                    }
+                }
+            });
+        }
+    });
+    for (seq, (p, slot)) in planned.iter().zip(outcomes).enumerate() {
         let layout = &layouts[p.layout];
-        let size = std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0);
-        progress.start_file(&p.name, size);
-        let ctx = FileContext { layout, eras: &catalog.eras, gaiji: &gaiji, insurer_no: insurer, file_name: &p.name, file_seq: seq as u32 };
-        let started = std::time::Instant::now();
-        match ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n)) {
+        // Slots are handed out in order and a failing load returns at its first error, so an
+        // empty slot means a reader thread stopped: never skip a file silently.
+        let Some(res) = slot.into_inner().ok().flatten() else {
+            return Err(RunError::Internal(format!("{}: the file was not read to its end", p.name)));
+        };
+        match res {
             Ok(out) => {
-                tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
-                    quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read");
                 if let Some(max) = job.file.thresholds.max_quarantined_ratio
                     && out.stats.read > 0
                     && out.stats.quarantined as f64 / out.stats.read as f64 > max

@@ -4,7 +4,7 @@
 use super::fixtures::*;
 use kiban::codec::gaiji::GaijiTable;
 use kiban::job::catalog::Catalog;
-use kiban::map::ingest::{ingest_file, FileContext};
+use kiban::map::ingest::{FileContext, ingest_file};
 use proptest::prelude::*;
 use std::sync::LazyLock;
 
@@ -16,7 +16,8 @@ fn base_5311() -> Vec<u8> {
 }
 
 fn base_fixed() -> Vec<u8> {
-    let recs: Vec<Vec<u8>> = (0..3).map(|i| fixed_data(&format!("{:010}", i + 1), "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田　太郎", "3300101", "4010108")).collect();
+    let recs: Vec<Vec<u8>> =
+        (0..3).map(|i| fixed_data(&format!("{:010}", i + 1), "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田　太郎", "3300101", "4010108")).collect();
     fixed_file(&recs, None, true)
 }
 

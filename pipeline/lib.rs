@@ -17,6 +17,7 @@ pub mod cli;
 pub mod codec;
 pub mod job;
 pub mod map;
+pub mod parallel;
 pub mod read;
 pub mod sample;
 pub mod schema;

@@ -277,14 +277,22 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let mut sets_out = Vec::new();
     let mut summaries = Vec::new();
     let mut conflict_warnings = WarningBuilder::default();
-    for (name, parts) in set_rows {
-        let Some(schema) = catalog.schemas.get(&name).cloned() else { continue };
+    // Finalise the record sets on every core, the largest first.
+    let mut work: Vec<(String, Vec<crate::map::builder::SetRows>)> = set_rows.into_iter().collect();
+    work.sort_by_key(|(_, parts)| std::cmp::Reverse(parts.iter().map(|p| p.order_date.len()).sum::<usize>()));
+    let finished = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
+        let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
         let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
         let prev = match (mode, previous.as_ref().and_then(|m| m.record_sets.get(&name))) {
             (ModeName::Incremental, Some(entry)) => Some(store.read_snapshot(&schema, entry)?),
             _ => None,
         };
         let fin = finalize(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0), prev)?;
+        Ok(Some((name, schema, mode, fin)))
+    });
+    let mut finished: Vec<_> = finished.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    finished.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, schema, mode, fin) in finished {
         for c in &fin.conflicts {
             let msg = format!(
                 "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",

@@ -262,15 +262,21 @@ impl Store {
         let version = parent_version.map_or(1, |v| v + 1);
         self.sweep(out.insurer_no, parent_version.unwrap_or(0))?;
         let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
-        for (schema, batch) in &out.sets {
+        // Sets are written on every core, the largest first; each is atomic on its own and the
+        // manifest below commits them together.
+        let mut sets: Vec<&(&RecordSetSchema, RecordBatch)> = out.sets.iter().collect();
+        sets.sort_by_key(|(_, b)| std::cmp::Reverse(b.num_rows()));
+        let written = crate::parallel::par_map(sets, |(schema, batch)| -> Result<(String, SetEntry), StoreError> {
             let dir = self.root.join(&schema.name).join(format!("insurer_no={}", out.insurer_no)).join(format!("version={version}"));
             let sorting =
                 schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
             let f = self.write_dir(&dir, batch, Some(sorting))?;
-            record_sets.insert(
-                schema.name.clone(),
-                SetEntry { version, rows: batch.num_rows() as u64, digest: crate::map::rowset::set_digest(schema, batch), files: vec![f] },
-            );
+            let digest = crate::map::rowset::set_digest(schema, batch);
+            Ok((schema.name.clone(), SetEntry { version, rows: batch.num_rows() as u64, digest, files: vec![f] }))
+        });
+        for w in written {
+            let (name, entry) = w?;
+            record_sets.insert(name, entry);
         }
         let mut quarantine = Vec::new();
         for (set, batch) in &out.quarantine {

@@ -66,6 +66,10 @@ pub struct SetSummary {
     /// Rows of the new snapshot.
     pub snapshot_rows: u64,
     pub key_conflicts: u64,
+    /// Snapshot sets: published rows kept because their records were quarantined (SPEC §8).
+    pub kept_for_quarantined: u64,
+    /// Snapshot sets: a quarantined record's key could not be read, so this load deleted nothing.
+    pub deletes_suppressed: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -176,6 +180,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut warnings: Vec<RecordBatch> = Vec::new();
     let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
+    let mut keep: BTreeMap<String, crate::map::rowset::KeepPrevious> = BTreeMap::new();
     // Files are independent until their rows are combined: read them on every core, then apply
     // the outcomes in file order, so results do not depend on scheduling.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(planned.len()).max(1);
@@ -242,6 +247,9 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
                 for (o, rows) in layout.outputs.iter().zip(out.rows) {
                     set_rows.entry(o.set.name.clone()).or_default().push(rows);
                 }
+                let keep = keep.entry(layout.primary_record_set.name.clone()).or_default();
+                keep.keys.extend(out.quarantined_keys);
+                keep.all |= out.unreadable_keys > 0;
                 quarantine.entry(layout.primary_record_set.name.clone()).or_default().push(out.quarantine);
                 warnings.push(out.warnings);
                 order_keys.push((out.order_key, p.name.clone(), seq as u32));
@@ -283,16 +291,24 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let finished = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
         let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
         let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
+        // A snapshot set needs its previous rows only to keep those of quarantined records.
+        let keep_previous = keep.get(&name).filter(|k| mode == ModeName::Snapshot && (k.all || !k.keys.is_empty()));
         let prev = match (mode, previous.as_ref().and_then(|m| m.record_sets.get(&name))) {
             (ModeName::Incremental, Some(entry)) => Some(store.read_snapshot(&schema, entry)?),
+            (ModeName::Snapshot, Some(entry)) if keep_previous.is_some() => Some(store.read_snapshot(&schema, entry)?),
             _ => None,
         };
-        let fin = finalize(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0), prev)?;
-        Ok(Some((name, schema, mode, fin)))
+        let had_previous = prev.is_some();
+        let fin = finalize(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0), prev, keep_previous)?;
+        let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
+        if deletes_suppressed {
+            tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");
+        }
+        Ok(Some((name, schema, mode, fin, deletes_suppressed)))
     });
     let mut finished: Vec<_> = finished.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
     finished.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, schema, mode, fin) in finished {
+    for (name, schema, mode, fin, deletes_suppressed) in finished {
         for c in &fin.conflicts {
             let msg = format!(
                 "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",
@@ -307,6 +323,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
             load_rows: fin.load_rows as u64,
             snapshot_rows: fin.batch.num_rows() as u64,
             key_conflicts: fin.conflicts.len() as u64,
+            kept_for_quarantined: if mode == ModeName::Snapshot { fin.kept_previous as u64 } else { 0 },
+            deletes_suppressed,
         });
         sets_out.push((schema, fin.batch));
     }

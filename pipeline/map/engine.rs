@@ -155,6 +155,131 @@ impl<'a> Mapper<'a> {
         !matches!(self.vals[field], Val::Null)
     }
 
+    /// Cuts, decodes and converts field `fi` of `rec`, appending its text to the scratch buffer.
+    fn convert_field(&mut self, rec: &RecordView<'_>, fi: usize) -> Result<(Val, usize, usize), RecordError> {
+        let layout = self.layout;
+        let f = &layout.fields[fi];
+        let err = |kind, offset: Option<u64>, detail: String| RecordError { kind, field: Some((f.number, f.name.clone())), offset, detail };
+        let (bytes, off) = match f.loc {
+            Loc::Field(i) => rec.field(i),
+            Loc::Bytes(s, l) => rec.bytes(s, l),
+        }
+        .ok_or_else(|| err(RecordErrorKind::FieldCount, Some(rec.offset), "the record is too short for this field".into()))?;
+        let start = self.text.len();
+        match layout.encoding {
+            EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {
+                self.text.truncate(start);
+                err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
+            })?,
+            EncodingName::Utf8 => match std::str::from_utf8(bytes) {
+                Ok(s) => self.text.push_str(s),
+                Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
+            },
+        }
+        if !self.gaiji.is_empty() || self.text[start..].bytes().any(|b| b == 0xEE || b == 0xEF) {
+            self.unmapped.clear();
+            self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
+            for u in &self.unmapped {
+                self.warnings.push(FieldWarning {
+                    field: f.name.clone(),
+                    message: format!(
+                        "field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
+                        f.number, f.name, u.code_point as u32
+                    ),
+                });
+            }
+        }
+        // Trim padding where the layout says the field is padded.
+        let mut end = self.text.len();
+        match f.pad {
+            Pad::None => {}
+            Pad::Space => end = start + self.text[start..end].trim_end_matches(' ').len(),
+            Pad::Zenkaku => end = start + self.text[start..end].trim_end_matches([' ', '\u{3000}']).len(),
+        }
+        self.text.truncate(end);
+        let s = &self.text[start..end];
+        // A field that is empty or only padding is null, whatever its type (SPEC §5.1).
+        if s.chars().all(|c| c == ' ' || c == '\u{3000}') {
+            self.text.truncate(start);
+            return Ok((Val::Null, start, start));
+        }
+        if f.normalize_insurer && s.len() == 8 && s.starts_with("00") && s.bytes().all(|b| b.is_ascii_digit()) {
+            self.text.replace_range(start..start + 2, "");
+        }
+        let end = self.text.len();
+        let s = &self.text[start..end];
+        let lim = &self.limits[fi];
+        let v = match f.kind {
+            FieldKind::Text => Val::Text,
+            FieldKind::Int => {
+                let t = s.trim_matches(' ');
+                match parse_int(t) {
+                    Some(i) if i >= lim.int_min && i <= lim.int_max => Val::Int(i),
+                    Some(_) => return Err(err(RecordErrorKind::Number, Some(off), "integer out of range".into())),
+                    None => return Err(err(RecordErrorKind::Number, Some(off), "not an integer".into())),
+                }
+            }
+            FieldKind::Decimal(scale) => match parse_decimal(s.trim_matches(' '), scale, lim.decimal_precision) {
+                Some(d) => Val::Dec(d),
+                None => {
+                    return Err(err(
+                        RecordErrorKind::Number,
+                        Some(off),
+                        format!("not a decimal with at most {scale} decimal places that fits its column"),
+                    ));
+                }
+            },
+            FieldKind::Date(style) => match parse_date(s, style, f.ends_period, self.eras) {
+                Ok(Some(d)) => Val::Date(d),
+                Ok(None) => Val::Null,
+                Err(e) => return Err(err(RecordErrorKind::Date, Some(off), format!("invalid date ({})", e.describe()))),
+            },
+        };
+        Ok((v, start, end))
+    }
+
+    /// The key of the primary record set's row of a record that failed to convert, as key parts
+    /// joined by U+001F (text as is, integers in decimal, dates as YYYY-MM-DD), when every key
+    /// field can be read on its own; `None` when the key itself cannot be read.
+    pub fn primary_key(&mut self, rec: &RecordView<'_>) -> Option<String> {
+        let layout = self.layout;
+        if let super::compile::SourceFormat::Csv { fields, .. } = layout.format
+            && rec.field_count() != fields
+        {
+            return None;
+        }
+        let out = layout.outputs.iter().find(|o| o.set.name == layout.primary_record_set.name)?;
+        self.text.clear();
+        self.warnings.clear();
+        let mut key = String::new();
+        for (n, &k) in out.set.key.iter().enumerate() {
+            if n > 0 {
+                key.push('\u{1F}');
+            }
+            match &out.columns[k] {
+                ColumnSource::Const(Scalar::Utf8(v)) => key.push_str(v),
+                ColumnSource::Const(Scalar::Int(i)) => key.push_str(&i.to_string()),
+                ColumnSource::Field { field, .. } => {
+                    let (v, s, e) = self.convert_field(rec, *field).ok()?;
+                    match v {
+                        Val::Text => {
+                            let t = &self.text[s..e];
+                            if out.set.columns[k].shape.is_some_and(|sh| !sh.accepts(t)) {
+                                return None;
+                            }
+                            key.push_str(t);
+                        }
+                        Val::Int(i) => key.push_str(&i.to_string()),
+                        Val::Date(d) => key.push_str(&crate::codec::wareki::from_date32(d)?.format("%Y-%m-%d").to_string()),
+                        Val::Null | Val::Dec(_) => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(key)
+    }
+
     /// Converts every field of `rec`. On success the values wait in the mapper for `append`.
     pub fn convert(&mut self, rec: &RecordView<'_>) -> Result<(), RecordError> {
         let layout = self.layout;
@@ -172,86 +297,8 @@ impl<'a> Mapper<'a> {
                 detail: format!("{} fields, expected {fields}", rec.field_count()),
             });
         }
-        for (fi, f) in layout.fields.iter().enumerate() {
-            let err =
-                |kind, offset: Option<u64>, detail: String| RecordError { kind, field: Some((f.number, f.name.clone())), offset, detail };
-            let (bytes, off) = match f.loc {
-                Loc::Field(i) => rec.field(i),
-                Loc::Bytes(s, l) => rec.bytes(s, l),
-            }
-            .ok_or_else(|| err(RecordErrorKind::FieldCount, Some(rec.offset), "the record is too short for this field".into()))?;
-            let start = self.text.len();
-            match layout.encoding {
-                EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {
-                    self.text.truncate(start);
-                    err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
-                })?,
-                EncodingName::Utf8 => match std::str::from_utf8(bytes) {
-                    Ok(s) => self.text.push_str(s),
-                    Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
-                },
-            }
-            if !self.gaiji.is_empty() || self.text[start..].bytes().any(|b| b == 0xEE || b == 0xEF) {
-                self.unmapped.clear();
-                self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
-                for u in &self.unmapped {
-                    self.warnings.push(FieldWarning {
-                        field: f.name.clone(),
-                        message: format!(
-                            "field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
-                            f.number, f.name, u.code_point as u32
-                        ),
-                    });
-                }
-            }
-            // Trim padding where the layout says the field is padded.
-            let mut end = self.text.len();
-            match f.pad {
-                Pad::None => {}
-                Pad::Space => end = start + self.text[start..end].trim_end_matches(' ').len(),
-                Pad::Zenkaku => end = start + self.text[start..end].trim_end_matches([' ', '\u{3000}']).len(),
-            }
-            self.text.truncate(end);
-            let s = &self.text[start..end];
-            // A field that is empty or only padding is null, whatever its type (SPEC §5.1).
-            if s.chars().all(|c| c == ' ' || c == '\u{3000}') {
-                self.text.truncate(start);
-                self.vals.push(Val::Null);
-                self.spans.push((start, start));
-                continue;
-            }
-            if f.normalize_insurer && s.len() == 8 && s.starts_with("00") && s.bytes().all(|b| b.is_ascii_digit()) {
-                self.text.replace_range(start..start + 2, "");
-            }
-            let end = self.text.len();
-            let s = &self.text[start..end];
-            let lim = &self.limits[fi];
-            let v = match f.kind {
-                FieldKind::Text => Val::Text,
-                FieldKind::Int => {
-                    let t = s.trim_matches(' ');
-                    match parse_int(t) {
-                        Some(i) if i >= lim.int_min && i <= lim.int_max => Val::Int(i),
-                        Some(_) => return Err(err(RecordErrorKind::Number, Some(off), "integer out of range".into())),
-                        None => return Err(err(RecordErrorKind::Number, Some(off), "not an integer".into())),
-                    }
-                }
-                FieldKind::Decimal(scale) => match parse_decimal(s.trim_matches(' '), scale, lim.decimal_precision) {
-                    Some(d) => Val::Dec(d),
-                    None => {
-                        return Err(err(
-                            RecordErrorKind::Number,
-                            Some(off),
-                            format!("not a decimal with at most {scale} decimal places that fits its column"),
-                        ));
-                    }
-                },
-                FieldKind::Date(style) => match parse_date(s, style, f.ends_period, self.eras) {
-                    Ok(Some(d)) => Val::Date(d),
-                    Ok(None) => Val::Null,
-                    Err(e) => return Err(err(RecordErrorKind::Date, Some(off), format!("invalid date ({})", e.describe()))),
-                },
-            };
+        for fi in 0..layout.fields.len() {
+            let (v, start, end) = self.convert_field(rec, fi)?;
             self.vals.push(v);
             self.spans.push((start, end));
         }

@@ -75,6 +75,11 @@ pub struct FileOutcome {
     pub warnings: RecordBatch,
     /// Header values that order the files of a load.
     pub order_key: Vec<String>,
+    /// Primary-set keys of quarantined records (see `Mapper::primary_key`), and how many
+    /// quarantined records had a key that could not be read: a snapshot keeps the published rows
+    /// of these keys (SPEC §8).
+    pub quarantined_keys: Vec<String>,
+    pub unreadable_keys: u64,
 }
 
 pub struct FileContext<'a> {
@@ -144,6 +149,8 @@ struct State<'a, 'c> {
     trailer_count: Option<u64>,
     seen_trailer: bool,
     order_key: Vec<String>,
+    quarantined_keys: Vec<String>,
+    unreadable_keys: u64,
 }
 
 impl<'a, 'c> State<'a, 'c> {
@@ -282,6 +289,10 @@ impl<'a, 'c> State<'a, 'c> {
 
     fn quarantine_record(&mut self, rec: &RecordView<'_>, e: &RecordError) {
         self.stats.quarantined += 1;
+        match self.mapper.primary_key(rec) {
+            Some(k) => self.quarantined_keys.push(k),
+            None => self.unreadable_keys += 1,
+        }
         let message = format!("{}: record {}: {}", self.ctx.file_name, rec.record_no, e);
         tracing::warn!(file = self.ctx.file_name, record = rec.record_no, kind = e.kind.as_str(), "quarantined: {message}");
         self.quarantine.push(QuarantineEntry {
@@ -349,6 +360,8 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         trailer_count: None,
         seen_trailer: false,
         order_key: Vec::new(),
+        quarantined_keys: Vec::new(),
+        unreadable_keys: 0,
     };
     let res = split_stream(&mut reader, splitter.as_mut(), on_bytes, |batch| {
         for rec in batch.iter() {
@@ -391,5 +404,7 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         quarantine: state.quarantine.finish()?,
         warnings: state.warnings.finish()?,
         order_key: state.order_key,
+        quarantined_keys: state.quarantined_keys,
+        unreadable_keys: state.unreadable_keys,
     })
 }

@@ -172,12 +172,34 @@ pub struct KeyConflict {
     pub later: (String, i64),
 }
 
+/// Published rows a snapshot load keeps although its file no longer holds them (SPEC §8): the
+/// keys of quarantined records, or every previous row when a quarantined record's key could not
+/// be read (the load then derives no deletes for the set).
+#[derive(Debug, Clone, Default)]
+pub struct KeepPrevious {
+    /// Keys as `Mapper::primary_key` writes them.
+    pub keys: std::collections::HashSet<String>,
+    pub all: bool,
+}
+
 pub struct Finalized {
     /// The snapshot, sorted by key, one row per key.
     pub batch: RecordBatch,
     /// Rows this load contributed (after later-wins).
     pub load_rows: usize,
     pub conflicts: Vec<KeyConflict>,
+    /// Previous rows kept for quarantined keys (snapshot sets).
+    pub kept_previous: usize,
+}
+
+/// Key parts of each row as `Mapper::primary_key` writes them.
+fn key_strings(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
+    let cols: Vec<ArrayRef> =
+        schema.key.iter().map(|&k| arrow::compute::cast(batch.column(k), &DataType::Utf8)).collect::<Result<_, _>>()?;
+    let cols: Vec<&StringArray> = cols.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+    Ok((0..batch.num_rows())
+        .map(|i| cols.iter().map(|c| if c.is_null(i) { "" } else { c.value(i) }).collect::<Vec<_>>().join("\u{1F}"))
+        .collect())
 }
 
 fn key_rows(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<arrow::row::Rows, ArrowError> {
@@ -194,6 +216,7 @@ pub fn finalize(
     parts: Vec<SetRows>,
     file_rank: &dyn Fn(u32) -> u32,
     previous: Option<RecordBatch>,
+    keep: Option<&KeepPrevious>,
 ) -> Result<Finalized, ArrowError> {
     let ncols = schema.columns.len() - 1; // all but row_hash
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(ncols + 1);
@@ -227,7 +250,7 @@ pub fn finalize(
     });
     let hash_col = new.column(schema.columns.len() - 1).as_any().downcast_ref::<StringArray>().cloned();
     let files = new.column_by_name(SOURCE_FILE).and_then(|c| c.as_any().downcast_ref::<StringArray>()).cloned();
-    let mut keep = Vec::with_capacity(n);
+    let mut winners = Vec::with_capacity(n);
     let mut conflicts = Vec::new();
     let mut i = 0;
     while i < idx.len() {
@@ -247,20 +270,33 @@ pub fn finalize(
                 }
             }
         }
-        keep.push(winner as u32);
+        winners.push(winner as u32);
         i = j;
     }
-    let keep = UInt32Array::from(keep);
-    let cols: Vec<ArrayRef> = new.columns().iter().map(|c| take(c.as_ref(), &keep, None)).collect::<Result<_, _>>()?;
+    let winners = UInt32Array::from(winners);
+    let cols: Vec<ArrayRef> = new.columns().iter().map(|c| take(c.as_ref(), &winners, None)).collect::<Result<_, _>>()?;
     let deduped = RecordBatch::try_new(schema.arrow.clone(), cols)?;
     let load_rows = deduped.num_rows();
 
-    let batch = match previous {
-        None => deduped,
-        Some(prev) if prev.num_rows() == 0 => deduped,
-        Some(prev) => merge_by_key(schema, &prev, &deduped)?,
+    let mut kept_previous = 0;
+    let batch = match (previous, keep) {
+        (None, _) => deduped,
+        (Some(prev), _) if prev.num_rows() == 0 => deduped,
+        // Incremental, or a snapshot that may delete nothing: upsert into the previous rows.
+        (Some(prev), None) => merge_by_key(schema, &prev, &deduped)?,
+        (Some(prev), Some(k)) if k.all => {
+            kept_previous = prev.num_rows();
+            merge_by_key(schema, &prev, &deduped)?
+        }
+        (Some(prev), Some(k)) => {
+            let keys = key_strings(schema, &prev)?;
+            let mask = arrow::array::BooleanArray::from(keys.iter().map(|key| k.keys.contains(key)).collect::<Vec<bool>>());
+            let kept = arrow::compute::filter_record_batch(&prev, &mask)?;
+            kept_previous = kept.num_rows();
+            merge_by_key(schema, &kept, &deduped)?
+        }
     };
-    Ok(Finalized { batch, load_rows, conflicts })
+    Ok(Finalized { batch, load_rows, conflicts, kept_previous })
 }
 
 /// Previous snapshot with `newer` upserted by key; both are sorted by key, and so is the result.

@@ -184,3 +184,31 @@ fn every_shipped_mapping_compiles_against_the_schemas() {
     assert_eq!(layouts.len(), 3);
     assert_eq!(c.schemas.sets.len(), 12);
 }
+
+#[test]
+fn a_quarantined_register_record_keeps_its_published_row() {
+    let ws = Workspace::new();
+    let person = |no: &str, birth: &str| fixed_data(no, "001", "ｱ", "山田", birth, "4010108");
+    let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
+    let run = |recs: &[Vec<u8>]| {
+        ws.write("reg.dat", &fixed_file(recs, None, true));
+        let out = kiban(&["run", job.to_str().unwrap(), "--json"]);
+        assert!(out.code == 0 || out.code == 3, "{}", out.stderr);
+        let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let set = s["record_sets"].as_array().unwrap().iter().find(|r| r["record_set"] == "insured_person").unwrap().clone();
+        (set, strings(&read_set(&ws.store(), "insured_person").unwrap(), "insured_no"))
+    };
+    let (_, v1) = run(&[person("0000000001", "3300101"), person("0000000002", "3300101"), person("0000000003", "3300101")]);
+    assert_eq!(v1.len(), 3);
+    // 2 is quarantined (an impossible date) and keeps its row; 3 is gone from the register: deleted.
+    let (s2, v2) = run(&[person("0000000001", "3300101"), person("0000000002", "3301345")]);
+    assert_eq!(v2, vec![Some("0000000001".into()), Some("0000000002".into())]);
+    assert_eq!(s2["kept_for_quarantined"], 1);
+    assert_eq!(s2["deletes_suppressed"], false);
+    // A record whose key cannot be read: this load deletes nothing.
+    let mut unreadable = person("0000000009", "3300101");
+    unreadable[7..17].copy_from_slice(b"00000\x80000X");
+    let (s3, v3) = run(&[person("0000000004", "3300101"), unreadable]);
+    assert_eq!(s3["deletes_suppressed"], true);
+    assert_eq!(v3, vec![Some("0000000001".into()), Some("0000000002".into()), Some("0000000004".into())]);
+}

@@ -92,6 +92,9 @@ pub struct FileContext<'a> {
     pub file_seq: u32,
 }
 
+/// Quarantined records logged at warning level per file.
+const LOGGED_PER_FILE: u64 = 20;
+
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
@@ -294,7 +297,13 @@ impl<'a, 'c> State<'a, 'c> {
             None => self.unreadable_keys += 1,
         }
         let message = format!("{}: record {}: {}", self.ctx.file_name, rec.record_no, e);
-        tracing::warn!(file = self.ctx.file_name, record = rec.record_no, kind = e.kind.as_str(), "quarantined: {message}");
+        // The first records are logged one by one; the rest are counted (all are in the quarantine
+        // Parquet), so a broken file cannot flood the logs.
+        if self.stats.quarantined <= LOGGED_PER_FILE {
+            tracing::warn!(file = self.ctx.file_name, record = rec.record_no, kind = e.kind.as_str(), "quarantined: {message}");
+        } else {
+            tracing::debug!(file = self.ctx.file_name, record = rec.record_no, kind = e.kind.as_str(), "quarantined: {message}");
+        }
         self.quarantine.push(QuarantineEntry {
             file: self.ctx.file_name,
             record_no: rec.record_no,
@@ -394,6 +403,14 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         && d != state.stats.read
     {
         return Err(FileError::CountMismatch { which: "trailer/end", declared: d, actual: state.stats.read });
+    }
+    if state.stats.quarantined > LOGGED_PER_FILE {
+        tracing::warn!(
+            file = ctx.file_name,
+            quarantined = state.stats.quarantined,
+            "{} more records quarantined (see the quarantine Parquet of this load)",
+            state.stats.quarantined - LOGGED_PER_FILE
+        );
     }
     state.stats.bytes = reader.bytes;
     state.stats.sha256 = hex::encode(reader.hasher.finalize());

@@ -182,54 +182,33 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
     let mut keep: BTreeMap<String, crate::map::rowset::KeepPrevious> = BTreeMap::new();
     // Files are independent until their rows are combined: read them on every core, then apply
-    // the outcomes in file order, so results do not depend on scheduling.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(planned.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // the outcomes in file order, so results do not depend on scheduling. Files are handed out in
+    // order, so when a failing load stops starting new files, every file before the failure has
+    // been read.
     let abort = std::sync::atomic::AtomicBool::new(false);
-    let outcomes: Vec<std::sync::Mutex<Option<Result<crate::map::ingest::FileOutcome, FileError>>>> =
-        planned.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if seq >= planned.len() || abort.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
-                    let p = &planned[seq];
-                    let layout = &layouts[p.layout];
-                    let size = std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0);
-                    progress.start_file(&p.name, size);
-                    let ctx = FileContext {
-                        layout,
-                        eras: &catalog.eras,
-                        gaiji: &gaiji,
-                        insurer_no: insurer,
-                        file_name: &p.name,
-                        file_seq: seq as u32,
-                    };
-                    let started = std::time::Instant::now();
-                    let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
-                    if let Ok(out) = &res {
-                        tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
-                            quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read");
-                    }
-                    if res.is_err() && job.file.on_file_error == FileErrorPolicy::FailLoad {
-                        abort.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    if let Ok(mut slot) = outcomes[seq].lock() {
-                        *slot = Some(res);
-                    }
-                }
-            });
+    let outcomes = crate::parallel::par_map((0..planned.len()).collect(), |seq| {
+        if abort.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
         }
-    });
-    for (seq, (p, slot)) in planned.iter().zip(outcomes).enumerate() {
+        let p = &planned[seq];
         let layout = &layouts[p.layout];
-        // Slots are handed out in order and a failing load returns at its first error, so an
-        // empty slot means a reader thread stopped: never skip a file silently.
-        let Some(res) = slot.into_inner().ok().flatten() else {
-            return Err(RunError::Internal(format!("{}: the file was not read to its end", p.name)));
+        progress.start_file(&p.name, std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0));
+        let ctx = FileContext { layout, eras: &catalog.eras, gaiji: &gaiji, insurer_no: insurer, file_name: &p.name, file_seq: seq as u32 };
+        let started = std::time::Instant::now();
+        let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
+        match &res {
+            Ok(out) => tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
+                quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read"),
+            Err(_) if job.file.on_file_error == FileErrorPolicy::FailLoad => abort.store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(_) => {}
+        }
+        Some(res)
+    });
+    for (seq, (p, res)) in planned.iter().zip(outcomes).enumerate() {
+        let layout = &layouts[p.layout];
+        // A failing load returns at its first error below, before any file it did not start.
+        let Some(res) = res else {
+            return Err(RunError::Internal(format!("{}: the file was not read", p.name)));
         };
         match res {
             Ok(out) => {

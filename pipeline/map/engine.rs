@@ -166,17 +166,23 @@ impl<'a> Mapper<'a> {
         }
         .ok_or_else(|| err(RecordErrorKind::FieldCount, Some(rec.offset), "the record is too short for this field".into()))?;
         let start = self.text.len();
-        match layout.encoding {
-            EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {
-                self.text.truncate(start);
-                err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
-            })?,
-            EncodingName::Utf8 => match std::str::from_utf8(bytes) {
-                Ok(s) => self.text.push_str(s),
-                Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
-            },
+        // ASCII is the same in CP932 and UTF-8 and holds no 外字: most fields take this path.
+        let ascii = bytes.is_ascii();
+        if ascii {
+            self.text.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+        } else {
+            match layout.encoding {
+                EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {
+                    self.text.truncate(start);
+                    err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
+                })?,
+                EncodingName::Utf8 => match std::str::from_utf8(bytes) {
+                    Ok(s) => self.text.push_str(s),
+                    Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
+                },
+            }
         }
-        if !self.gaiji.is_empty() || self.text[start..].bytes().any(|b| b == 0xEE || b == 0xEF) {
+        if !ascii {
             self.unmapped.clear();
             self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
             for u in &self.unmapped {

@@ -110,6 +110,25 @@ pub struct LoadOutput<'a> {
     pub inputs: Vec<InputEntry>,
 }
 
+/// Counts and hashes what is written, so a file's SHA-256 needs no second read.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
@@ -218,6 +237,7 @@ impl Store {
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         let file_path = tmp.join("part-0.parquet");
         let file = std::fs::File::create(&file_path).map_err(io(&file_path))?;
+        let file = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: sha2::Sha256::default(), bytes: 0 };
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -234,7 +254,10 @@ impl Store {
             w.write(&batch.slice(off, len)).map_err(pq)?;
             off += len;
         }
-        let file = w.into_inner().map_err(pq)?;
+        let mut hashed = w.into_inner().map_err(pq)?;
+        hashed.flush().map_err(io(&file_path))?;
+        let (bytes, sha256) = (hashed.bytes, hex::encode(sha2::Digest::finalize(hashed.hasher)));
+        let file = hashed.inner.into_inner().map_err(|e| StoreError::Io { path: file_path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io(&file_path))?;
         drop(file);
         fsync_dir(&tmp)?;
@@ -244,15 +267,8 @@ impl Store {
         std::fs::rename(&tmp, final_dir).map_err(io(final_dir))?;
         fsync_dir(&parent)?;
         let final_file = final_dir.join("part-0.parquet");
-        let bytes = std::fs::read(&final_file).map_err(io(&final_file))?;
-        use sha2::Digest;
         let rel = final_file.strip_prefix(&self.root).unwrap_or(&final_file).to_string_lossy().replace('\\', "/");
-        Ok(StoredFile {
-            path: rel,
-            rows: batch.num_rows() as u64,
-            bytes: bytes.len() as u64,
-            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-        })
+        Ok(StoredFile { path: rel, rows: batch.num_rows() as u64, bytes, sha256 })
     }
 
     /// Commits a load as the next version of its insurer.

@@ -47,6 +47,17 @@ fn loads_5311_into_every_derived_record_set() {
     let m: serde_json::Value = serde_json::from_str(&m).unwrap();
     assert_eq!(m["record_sets"]["recipient"]["rows"], 2);
     assert_eq!(m["inputs"][0]["read"], 2);
+    // File sizes and SHA-256 in the manifest are those of the files on disk.
+    for set in ["recipient", "copayment_ratio"] {
+        let f = &m["record_sets"][set]["files"][0];
+        let bytes = std::fs::read(ws.store().join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(f["bytes"].as_u64(), Some(bytes.len() as u64));
+        use sha2::Digest;
+        assert_eq!(f["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()));
+    }
+    let input = std::fs::read(ws.path().join("5311_a.csv")).unwrap();
+    use sha2::Digest;
+    assert_eq!(m["inputs"][0]["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&input)).as_str()));
 }
 
 #[test]

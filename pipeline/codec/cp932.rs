@@ -52,15 +52,12 @@ pub fn is_lead_byte(b: u8) -> bool {
 /// Decodes one field strictly and appends the text to `out`. On error `out` is left with
 /// whatever was appended before the error; callers discard it.
 pub fn decode_field(bytes: &[u8], out: &mut String) -> Result<(), Cp932Error> {
-    if bytes.is_ascii() {
-        // ASCII is a subset of CP932 with the same code points (0x5C stays '\').
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                out.push_str(s);
-                return Ok(());
-            }
-            Err(_) => unreachable_ascii(),
-        }
+    // ASCII is a subset of CP932 with the same code points (0x5C stays '\\').
+    if bytes.is_ascii()
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        out.push_str(text);
+        return Ok(());
     }
     let start_len = out.len();
     let mut decoder = SHIFT_JIS.new_decoder_without_bom_handling();
@@ -94,9 +91,6 @@ pub fn decode_field(bytes: &[u8], out: &mut String) -> Result<(), Cp932Error> {
     }
     Ok(())
 }
-
-#[cold]
-fn unreachable_ascii() {}
 
 /// The offset of the first 0x80 byte that stands alone (not a trail byte of a double-byte
 /// character).

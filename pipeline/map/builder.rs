@@ -4,8 +4,6 @@
 use crate::schema::RecordSetSchema;
 use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, new_null_array};
 use arrow::datatypes::DataType;
-use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 
 /// A typed value ready to append.
@@ -104,7 +102,6 @@ pub struct SetBuilder {
     source_offset: Int64Builder,
     /// Date32 of the row's apply-order date (i32::MIN when the layout has none).
     pub order_date: Vec<i32>,
-    rows: usize,
 }
 
 /// Finished rows of a record set: content and provenance columns except `row_hash`, which is
@@ -126,16 +123,7 @@ impl SetBuilder {
             source_record: Int64Builder::new(),
             source_offset: Int64Builder::new(),
             order_date: Vec::new(),
-            rows: 0,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub fn column(&mut self, i: usize) -> &mut ColumnBuilder {
@@ -147,7 +135,6 @@ impl SetBuilder {
         self.source_record.append_value(record_no as i64);
         self.source_offset.append_value(offset as i64);
         self.order_date.push(order_date.unwrap_or(i32::MIN));
-        self.rows += 1;
     }
 
     pub fn finish(&mut self, file_seq: u32) -> SetRows {
@@ -155,12 +142,6 @@ impl SetBuilder {
         columns.push(Arc::new(self.source_file.finish()));
         columns.push(Arc::new(self.source_record.finish()));
         columns.push(Arc::new(self.source_offset.finish()));
-        self.rows = 0;
         SetRows { columns, order_date: std::mem::take(&mut self.order_date), file_seq }
     }
-}
-
-/// Builds a batch of a set's schema from columns that already include `row_hash`.
-pub fn batch(schema: &RecordSetSchema, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
-    RecordBatch::try_new(schema.arrow.clone(), columns)
 }

@@ -72,7 +72,6 @@ pub struct QuarantineBuilder {
     rule_ids: StringBuilder,
     message: StringBuilder,
     raw: BinaryBuilder,
-    rows: usize,
 }
 
 impl QuarantineBuilder {
@@ -88,19 +87,9 @@ impl QuarantineBuilder {
         self.rule_ids.append_null();
         self.message.append_value(e.message);
         self.raw.append_value(e.raw);
-        self.rows += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        self.rows = 0;
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.file.finish()),
             Arc::new(self.record.finish()),
@@ -126,7 +115,6 @@ pub struct WarningBuilder {
     kind: StringBuilder,
     field: StringBuilder,
     message: StringBuilder,
-    rows: usize,
 }
 
 impl WarningBuilder {
@@ -137,19 +125,9 @@ impl WarningBuilder {
         self.kind.append_value(kind);
         self.field.append_option(field);
         self.message.append_value(message);
-        self.rows += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        self.rows = 0;
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.file.finish()),
             Arc::new(self.record.finish()),

@@ -161,21 +161,22 @@ fn another_insurer_rejects_the_file_even_when_the_record_has_other_errors() {
 
 #[test]
 fn a_rejected_file_is_left_out_and_the_others_load() {
-    let ws = Workspace::new();
-    ws.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
-    ws.write("5311_b.csv", &file_5311(&[row_5311(2, "0000000002", "20250401")], Some(7), true));
-    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "");
-    let out = kiban(&["run", job.to_str().unwrap()]);
+    // One good file and one whose control count is wrong.
+    let two_files = |extra: &str| {
+        let ws = Workspace::new();
+        ws.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
+        ws.write("5311_b.csv", &file_5311(&[row_5311(2, "0000000002", "20250401")], Some(7), true));
+        let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], extra);
+        let out = kiban(&["run", job.to_str().unwrap()]);
+        (ws, out)
+    };
+    let (ws, out) = two_files("");
     assert_eq!(out.code, 3, "{} {}", out.stdout, out.stderr);
     assert!(out.stdout.contains("5311_b.csv") && out.stdout.contains("rejected: the header/control record declares 7"), "{}", out.stdout);
     assert_eq!(strings(&read_set(&ws.store(), "recipient").unwrap(), "insured_no"), vec![Some("0000000001".into())]);
     // With on_file_error = "fail_load" the same input stores nothing.
-    let ws2 = Workspace::new();
-    ws2.write("5311_a.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
-    ws2.write("5311_b.csv", &file_5311(&[row_5311(2, "0000000002", "20250401")], Some(7), true));
-    let job = ws2.job(&[("5311_*.csv", "kokuhoren_5311")], "on_file_error = \"fail_load\"");
-    let out = kiban(&["run", job.to_str().unwrap()]);
-    assert_rejected(&out, &ws2, "5311_b.csv: file rejected");
+    let (ws, out) = two_files("on_file_error = \"fail_load\"");
+    assert_rejected(&out, &ws, "5311_b.csv: file rejected");
 }
 
 #[test]

@@ -1,16 +1,16 @@
 //! kiban: a municipality's 介護保険 exports into the 介護情報基盤.
 //!
 //! ```text
-//! exports ─► read ─► decode ─► map ─► store
-//!  (files)   bytes   CP932,    record  Parquet
-//!                    外字, 和暦  sets    snapshot
-//!                                 │
-//!                            quarantine
+//! exports ─► read ─► decode ─► map ─► validate ─► store ─► query, report
+//!  (files)   bytes   CP932,    record  DataFusion  Parquet   auditors' SQL,
+//!                    外字, 和暦  sets    rules       snapshot  HTML per load
+//!                                 │        │
+//!                                 └─ quarantine (raw record, rule ids)
 //! ```
 //!
 //! One module per stage, data flowing one way down this list (SPEC §2): [`codec`] (CP932, 外字,
 //! 和暦; depends on no stage), [`read`] (records from bytes), [`schema`] (record sets as data),
-//! [`map`] (layouts as data → Arrow), [`store`] (Parquet versions), [`job`] (a load end to end),
+//! [`map`] (layouts as data → Arrow), [`validate`] (SQL rules in DataFusion), [`store`] (Parquet versions), [`job`] (a load end to end), [`query`] (SQL over the store), [`report`] (the HTML load report),
 //! [`sample`] (synthetic exports), [`cli`] (the `kiban` command).
 
 pub mod cli;
@@ -18,7 +18,10 @@ pub mod codec;
 pub mod job;
 pub mod map;
 pub mod parallel;
+pub mod query;
 pub mod read;
+pub mod report;
 pub mod sample;
 pub mod schema;
 pub mod store;
+pub mod validate;

@@ -75,16 +75,40 @@ SETS = {
    col("benefit_amount","int64","保険給付額"), col("copay_amount","int64","利用者負担額"), col("benefit_rate","int32","給付率"),
    col("limit_reset_kind","utf8","限度額リセット区分"), col("remarks","utf8","備考")]),
 }
+# Coded columns (rule `<set>.<column>.code`) and the date their codes must be valid on. The tables
+# are those the source layouts below declare for the fields that fill these columns.
+SURVEY_PATTERNS = {"item_%02d" % int(r['item_no']): 'survey_answer_' + r['answer_pattern'] for r in tsv('survey-items-09B.tsv')}
+CODED = {
+ "insured_person": ("acquisition_date", {"sex": "sex", "insured_category": "insured_category", "acquisition_reason": "qualification_reason",
+   "loss_reason": "qualification_reason", "special_address_category": "not_applicable_applicable"}),
+ "recipient": ("change_date", {"change_kind": "change_kind", "change_reason": "change_reason", "application_kind": "recipient_application_kind",
+   "change_application_status": "application_status", "deemed_kind": "deemed_kind", "care_level": "care_level"}),
+ "certification": ("application_date", {"application_kind_legal": "application_kind_legal", "application_kind": "application_kind_at_filing",
+   "withdrawal_kind": "withdrawal_kind", "insured_category": "insured_category", "proxy_kind": "proxy_kind", "sex": "sex",
+   "dementia_addition": "dementia_addition", "specified_disease": "specified_disease", "state_for_care1": "state_for_care1"}),
+ "certification_survey": ("application_date", dict(SURVEY_PATTERNS, disability_independence="disability_independence",
+   dementia_independence="dementia_independence")),
+ "copayment_ratio": ("valid_from", {"ratio": "copayment_ratio"}),
+ "cost_limit": ("valid_from", {"application_status": "application_status", "service_kind": "service_kind_special_resident"}),
+ "care_plan_notification": ("valid_from", {"plan_kind": "care_plan_kind"}),
+ "special_address": ("valid_from", {"special_address_category": "not_applicable_applicable"}),
+ "housing_equipment_usage": ("decision_date", {"kind": "housing_equipment_kind", "limit_reset_kind": "limit_reset_kind"}),
+}
 os.makedirs(os.path.join(ROOT, 'schemas'), exist_ok=True)
 for name, (label, desc, key, cols) in SETS.items():
     out = ['# Record set `%s` (%s). Columns are part of the platform contract (SPEC §5.1).' % (name, label),
            '# Provenance columns (source_file, source_record, source_offset, row_hash) are added by kiban.',
            'name = %s' % q(name), 'label = %s' % q(label), 'description = %s' % q(desc),
-           'key = [%s]' % ', '.join(q(k[0]) for k in key), '']
+           'key = [%s]' % ', '.join(q(k[0]) for k in key)]
+    code_date, coded = CODED.get(name, (None, {}))
+    if code_date: out.append('# Codes must be valid on this date (code tables carry effective dates).'); out.append('code_date = %s' % q(code_date))
+    out.append('# Hand-written validation rules: schemas/%s.rules.toml.' % name)
+    out.append('')
     for (cn, ty, lab, shape) in key + cols:
         out.append('[[columns]]')
         out.append('name = %s' % q(cn)); out.append('type = %s' % q(ty)); out.append('label = %s' % q(lab))
         if shape: out.append('shape = %s' % q(shape))
+        if cn in coded: out.append('code_table = %s' % q(coded[cn]))
         if ty == 'date32' and (cn.endswith('_to') or cn == 'loss_date'): out.append('ends_period = true')
         if cn == 'status': out.append('nullable = false')
         out.append('')

@@ -41,6 +41,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// SQL over the store: record sets (current and `<set>_versions`), quarantine, warnings,
+    /// loads, load_files, load_record_sets, rules, rule_hits, code_tables.
+    Query {
+        /// One SQL statement.
+        sql: String,
+        /// The store directory (or take it from --job).
+        #[arg(long, env = "KIBAN_STORE", conflicts_with = "job")]
+        store: Option<PathBuf>,
+        /// A job file whose store to query.
+        #[arg(long)]
+        job: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::query::output::Format::Table)]
+        format: crate::query::output::Format,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the HTML report of a load (a load id, a version number, or `latest`).
+    Report {
+        load: String,
+        #[arg(long, env = "KIBAN_STORE", conflicts_with = "job")]
+        store: Option<PathBuf>,
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// The insurer, when the store holds several.
+        #[arg(long)]
+        insurer: Option<String>,
+        /// The HTML file to write.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+    },
     /// Synthetic sample exports.
     Sample {
         #[command(subcommand)]
@@ -128,6 +159,96 @@ pub fn main() -> i32 {
             }
         }
         Command::Schema { command } => schema(command),
+        Command::Query { sql, store, job, format, out } => match store_dir(store, job) {
+            Err(code) => code,
+            Ok(store) => query(&store, &sql, format, out.as_deref()),
+        },
+        Command::Report { load, store, job, insurer, out } => match store_dir(store, job) {
+            Err(code) => code,
+            Ok(store) => report(&store, &load, insurer.as_deref(), &out),
+        },
+    }
+}
+
+/// The store a query or report reads: `--store`, or the store of `--job`.
+fn store_dir(store: Option<PathBuf>, job: Option<PathBuf>) -> Result<PathBuf, i32> {
+    match (store, job) {
+        (Some(s), _) => Ok(s),
+        (None, Some(j)) => match Job::load(&j) {
+            Ok(job) => Ok(job.resolve(&job.file.store)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(2)
+            }
+        },
+        (None, None) => {
+            eprintln!("error: give --store <dir> (or KIBAN_STORE) or --job <job.toml>");
+            Err(2)
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the query runtime: {e}");
+            None
+        }
+    }
+}
+
+fn query(store: &std::path::Path, sql: &str, format: crate::query::output::Format, out: Option<&std::path::Path>) -> i32 {
+    use crate::query::QueryError;
+    let Some(rt) = runtime() else { return 1 };
+    let (schema, batches) = match rt.block_on(crate::query::run(store, sql)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            // A bad statement is the user's to fix; a store that cannot be read is a failure.
+            return if matches!(e, QueryError::DataFusion(_) | QueryError::NotAStore { .. }) { 2 } else { 1 };
+        }
+    };
+    let res = match out {
+        Some(path) => {
+            let tmp = path.with_extension("tmp");
+            std::fs::File::create(&tmp)
+                .map_err(|e| QueryError::Output(format!("{}: {e}", tmp.display())))
+                .and_then(|f| crate::query::output::write(format, &schema, &batches, std::io::BufWriter::new(f)))
+                .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| QueryError::Output(format!("{}: {e}", path.display()))))
+        }
+        None => {
+            if format == crate::query::output::Format::Parquet && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                eprintln!("error: Parquet is binary: give --out <file.parquet> or redirect stdout");
+                return 2;
+            }
+            crate::query::output::write(format, &schema, &batches, std::io::BufWriter::new(std::io::stdout()))
+        }
+    };
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn report(store: &std::path::Path, load: &str, insurer: Option<&str>, out: &std::path::Path) -> i32 {
+    use crate::report::ReportError;
+    let Some(rt) = runtime() else { return 1 };
+    match rt.block_on(crate::report::write_report(store, load, insurer, out)) {
+        Ok(data) => {
+            println!("{}: report of load {} (insurer {}, version {})", out.display(), data.load_id, data.insurer_no, data.version);
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                ReportError::NoSuchLoad(_) | ReportError::Ambiguous { .. } => 2,
+                _ => 1,
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use crate::codec::wareki::{EraTable, EraTableError};
 use crate::map::codes::{CodeTable, CodeTableError};
 use crate::map::compile::{Layout, MappingError, compile};
 use crate::schema::{SchemaError, SchemaRegistry, parse_schema};
+use crate::validate::rules::{Rule, RuleFileError, derived_rules, parse_rule_file};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -26,6 +27,8 @@ pub enum CatalogError {
     Mapping(#[from] MappingError),
     #[error("外字 table {file}: {source}")]
     Gaiji { file: String, source: GaijiTableError },
+    #[error(transparent)]
+    Rules(#[from] RuleFileError),
     #[error("{0}")]
     Missing(String),
     #[error("{path}: {source}")]
@@ -36,6 +39,8 @@ pub struct Catalog {
     pub schemas: SchemaRegistry,
     pub codes: BTreeMap<String, CodeTable>,
     pub eras: EraTable,
+    /// Every validation rule: derived from the schemas' columns, then `schemas/<set>.rules.toml`.
+    pub rules: Vec<Rule>,
     layouts: BTreeMap<String, (String, &'static str)>,
     gaiji: BTreeMap<String, (String, &'static str)>,
 }
@@ -48,9 +53,12 @@ impl Catalog {
         let mut layouts = BTreeMap::new();
         let mut gaiji = BTreeMap::new();
         let mut eras = None;
+        let mut rule_files = Vec::new();
         for (path, text) in embedded::FILES {
             let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-            if path.starts_with("schemas/") {
+            if let Some(set) = path.strip_prefix("schemas/").and_then(|p| p.strip_suffix(".rules.toml")) {
+                rule_files.push((*path, set, *text));
+            } else if path.starts_with("schemas/") {
                 schemas.insert(path, parse_schema(path, text)?)?;
             } else if path.starts_with("mappings/codes/") {
                 codes.insert(stem.clone(), CodeTable::from_tsv(&stem, text)?);
@@ -63,7 +71,17 @@ impl Catalog {
             }
         }
         let eras = eras.ok_or_else(|| CatalogError::Missing("mappings/eras.tsv is missing".into()))?;
-        Ok(Catalog { schemas, codes, eras, layouts, gaiji })
+        let mut rules = Vec::new();
+        for s in schemas.sets.values() {
+            rules.extend(derived_rules(s, &format!("schemas/{}.toml", s.name), &codes));
+        }
+        for (path, set, text) in rule_files {
+            if schemas.get(set).is_none() {
+                return Err(CatalogError::Missing(format!("{path}: there is no record set `{set}` (schemas/{set}.toml)")));
+            }
+            rules.extend(parse_rule_file(path, set, text)?);
+        }
+        Ok(Catalog { schemas, codes, eras, rules, layouts, gaiji })
     }
 
     pub fn layout_names(&self) -> impl Iterator<Item = &str> {

@@ -6,9 +6,12 @@ use crate::codec::gaiji::GaijiTable;
 use crate::map::compile::Layout;
 use crate::map::ingest::{FileContext, FileError, FileStats, ingest_file};
 use crate::map::layout::ModeName;
+use crate::map::quarantine::WarningEntry;
 use crate::map::quarantine::{WarningBuilder, quarantine_schema, warning_schema};
-use crate::map::rowset::finalize;
+use crate::map::rowset::{KeepPrevious, later_wins, merge_previous};
 use crate::store::{InputEntry, LoadOutput, Manifest, Store, StoreError};
+use crate::validate::apply::{apply_row_rules, apply_set_rules};
+use crate::validate::{SetTables, ValidateError, Validator};
 use arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +36,8 @@ pub enum RunError {
     AllRejected { first: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -41,7 +46,7 @@ impl RunError {
     /// Exit status of SPEC §11: 2 for usage or configuration errors, 1 for failures.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Config(_) | RunError::Catalog(_) | RunError::Invalid { .. } => 2,
+            RunError::Config(_) | RunError::Catalog(_) | RunError::Invalid { .. } | RunError::Validate(ValidateError::Rule { .. }) => 2,
             _ => 1,
         }
     }
@@ -66,6 +71,8 @@ pub struct SetSummary {
     /// Rows of the new snapshot.
     pub snapshot_rows: u64,
     pub key_conflicts: u64,
+    /// Rows of this load withheld by error rules of the validate stage.
+    pub quarantined_rows: u64,
     /// Snapshot sets: published rows kept because their records were quarantined (SPEC §8).
     pub kept_for_quarantined: u64,
     /// Snapshot sets: a quarantined record's key could not be read, so this load deleted nothing.
@@ -123,7 +130,9 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let insurer = job.file.insurer_no.as_str();
     let invalid = |reason: String| RunError::Invalid { job: job.path.display().to_string(), reason };
 
-    // Configuration first: every layout compiles before any data is read.
+    // Configuration first: every rule and every layout compiles before any data is read.
+    let validator =
+        Validator::compile(&catalog.schemas.sets, &catalog.rules, &catalog.codes, crate::validate::functions::today_in_japan())?;
     let mut layouts: Vec<Layout> = Vec::new();
     let mut planned: Vec<Planned> = Vec::new();
     for src in &job.file.sources {
@@ -146,6 +155,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
             let name = p.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             if planned.iter().any(|x| x.path == p) {
                 return Err(invalid(format!("{} matches two sources", p.display())));
+            }
+            // Rows name their file by name (source_file): two inputs of one name would be ambiguous.
+            if let Some(other) = planned.iter().find(|x| x.name == name) {
+                return Err(invalid(format!("{} and {} have the same file name; rename one", other.path.display(), p.display())));
             }
             planned.push(Planned { path: p, name, layout: li, mode });
         }
@@ -254,6 +267,9 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         return Err(RunError::AllRejected { first });
     }
 
+    // Validation, part 1: row rules over each file's rows, before later-wins.
+    let mut findings = apply_row_rules(&validator, &mut set_rows)?;
+
     // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
     order_keys.sort();
     let mut rank = vec![0u32; planned.len()];
@@ -261,51 +277,98 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         rank[*seq as usize] = r as u32;
     }
     let previous: Option<Manifest> = store.latest(insurer)?;
-    let mut sets_out = Vec::new();
-    let mut summaries = Vec::new();
     let mut conflict_warnings = WarningBuilder::default();
-    // Finalise the record sets on every core, the largest first.
+    // One row per key for every set, on every core, the largest first.
     let mut work: Vec<(String, Vec<crate::map::builder::SetRows>)> = set_rows.into_iter().collect();
     work.sort_by_key(|(_, parts)| std::cmp::Reverse(parts.iter().map(|p| p.order_date.len()).sum::<usize>()));
-    let finished = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
+    let loaded = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
         let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
+        let rows = later_wins(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0))?;
+        Ok(Some((name, schema, rows)))
+    });
+    let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+
+    // The published snapshot of every set: incremental sets merge into it, set rules read it.
+    let mut tables = SetTables::default();
+    if let Some(m) = &previous {
+        for (name, entry) in &m.record_sets {
+            if let Some(schema) = catalog.schemas.get(name) {
+                tables.published.insert(name.clone(), store.read_snapshot(schema, entry)?);
+            }
+        }
+    }
+    let mut conflicts = BTreeMap::new();
+    for (name, schema, rows) in loaded {
+        let keep_previous = keep_for(&keep, &set_modes, &name);
+        let prev = previous_for(&tables, &set_modes, &name, keep_previous);
+        let (snapshot, _) = merge_previous(&schema, &rows.batch, prev, keep_previous)?;
+        tables.snapshot.insert(name.clone(), snapshot);
+        tables.load.insert(name.clone(), rows.batch);
+        conflicts.insert(name, rows.conflicts);
+    }
+    for (name, batch) in &tables.published {
+        if !tables.snapshot.contains_key(name) {
+            tables.snapshot.insert(name.clone(), batch.clone());
+        }
+    }
+    // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
+    findings.extend(apply_set_rules(&validator, &mut tables)?);
+    let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
+    for f in &files {
+        if let Some(max) = job.file.thresholds.max_quarantined_ratio
+            && f.stats.read > 0
+            && f.stats.quarantined as f64 / f.stats.read as f64 > max
+        {
+            return Err(RunError::Threshold { file: f.file.clone(), quarantined: f.stats.quarantined, read: f.stats.read, threshold: max });
+        }
+    }
+    for (set, batch) in validation.quarantine {
+        quarantine.entry(set).or_default().push(batch);
+    }
+    warnings.push(validation.warnings);
+
+    let mut sets_out = Vec::new();
+    let mut summaries = Vec::new();
+    let load_sets: Vec<String> = tables.load.keys().cloned().collect();
+    for name in load_sets {
+        let (Some(schema), Some(rows)) = (catalog.schemas.get(&name).cloned(), tables.load.get(&name)) else { continue };
         let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
-        // A snapshot set needs its previous rows only to keep those of quarantined records.
-        let keep_previous = keep.get(&name).filter(|k| mode == ModeName::Snapshot && (k.all || !k.keys.is_empty()));
-        let prev = match (mode, previous.as_ref().and_then(|m| m.record_sets.get(&name))) {
-            (ModeName::Incremental, Some(entry)) => Some(store.read_snapshot(&schema, entry)?),
-            (ModeName::Snapshot, Some(entry)) if keep_previous.is_some() => Some(store.read_snapshot(&schema, entry)?),
-            _ => None,
-        };
+        let keep_previous = keep_for(&keep, &set_modes, &name);
+        let prev = previous_for(&tables, &set_modes, &name, keep_previous);
         let had_previous = prev.is_some();
-        let fin = finalize(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0), prev, keep_previous)?;
+        let (batch, kept_previous) = merge_previous(&schema, rows, prev, keep_previous)?;
         let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
         if deletes_suppressed {
             tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");
         }
-        Ok(Some((name, schema, mode, fin, deletes_suppressed)))
-    });
-    let mut finished: Vec<_> = finished.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    finished.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, schema, mode, fin, deletes_suppressed) in finished {
-        for c in &fin.conflicts {
+        let set_conflicts = conflicts.remove(&name).unwrap_or_default();
+        for c in &set_conflicts {
             let msg = format!(
                 "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",
                 c.earlier.0, c.earlier.1, c.later.0, c.later.1, name, c.later.0, c.later.1
             );
             tracing::warn!(record_set = %name, "{msg}");
-            conflict_warnings.push(&c.later.0, c.later.1 as u64, Some(&name), "key_conflict", None, &msg);
+            conflict_warnings.push(WarningEntry {
+                file: &c.later.0,
+                record_no: c.later.1 as u64,
+                record_set: Some(&name),
+                kind: "key_conflict",
+                field: None,
+                rule_id: None,
+                message: &msg,
+            });
         }
         summaries.push(SetSummary {
             record_set: name.clone(),
             mode,
-            load_rows: fin.load_rows as u64,
-            snapshot_rows: fin.batch.num_rows() as u64,
-            key_conflicts: fin.conflicts.len() as u64,
-            kept_for_quarantined: if mode == ModeName::Snapshot { fin.kept_previous as u64 } else { 0 },
+            load_rows: rows.num_rows() as u64,
+            snapshot_rows: batch.num_rows() as u64,
+            key_conflicts: set_conflicts.len() as u64,
+            quarantined_rows: validation.withheld.get(&name).copied().unwrap_or(0),
+            kept_for_quarantined: if mode == ModeName::Snapshot { kept_previous as u64 } else { 0 },
             deletes_suppressed,
         });
-        sets_out.push((schema, fin.batch));
+        sets_out.push((schema, batch));
     }
     warnings.push(conflict_warnings.finish()?);
     let warnings = arrow::compute::concat_batches(&warning_schema(), &warnings)?;
@@ -335,6 +398,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         quarantine,
         warnings: Some(warnings),
         inputs,
+        load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
     })?;
     Ok(LoadSummary {
         job: job.file.name.clone(),
@@ -345,4 +409,117 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         files,
         record_sets: summaries,
     })
+}
+
+/// The published rows a snapshot set keeps for its quarantined records, if any.
+fn keep_for<'a>(keep: &'a BTreeMap<String, KeepPrevious>, modes: &BTreeMap<String, ModeName>, set: &str) -> Option<&'a KeepPrevious> {
+    let snapshot = modes.get(set) == Some(&ModeName::Snapshot);
+    keep.get(set).filter(|k| snapshot && (k.all || !k.keys.is_empty()))
+}
+
+/// The previous snapshot a set's rows merge into: incremental sets always, snapshot sets only to
+/// keep the rows of quarantined records (SPEC §8).
+fn previous_for<'a>(
+    tables: &'a SetTables,
+    modes: &BTreeMap<String, ModeName>,
+    set: &str,
+    keep: Option<&KeepPrevious>,
+) -> Option<&'a RecordBatch> {
+    let incremental = modes.get(set).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
+    tables.published.get(set).filter(|_| incremental || keep.is_some())
+}
+
+/// What the validate stage adds to a load's output.
+struct Validation {
+    quarantine: BTreeMap<String, RecordBatch>,
+    warnings: RecordBatch,
+    /// Rows withheld per record set.
+    withheld: BTreeMap<String, u64>,
+}
+
+/// Turns validation findings into quarantine rows (with each record's raw bytes, read back from
+/// its file), warnings, and per-file counts: a record is quarantined when any row it yielded was
+/// withheld, so read = accepted + quarantined still holds per file.
+fn record_findings(
+    v: &Validator,
+    findings: &crate::validate::apply::Findings,
+    planned: &[Planned],
+    layouts: &[Layout],
+    files: &mut [FileSummary],
+) -> Result<Validation, RunError> {
+    use crate::map::quarantine::{QuarantineBuilder, QuarantineEntry};
+    use std::collections::{BTreeSet, HashMap};
+    let describe = |rules: &[usize]| -> (String, String) {
+        let ids: Vec<&str> = rules.iter().map(|&r| v.rule(r).id.as_str()).collect();
+        let msgs: Vec<String> = rules.iter().map(|&r| format!("{}: {}", v.rule(r).id, v.rule(r).message_en)).collect();
+        (ids.join(","), msgs.join("; "))
+    };
+    // Raw records of the quarantined rows, per file.
+    let mut offsets: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for f in &findings.quarantined {
+        offsets.entry(f.file.as_str()).or_default().push(f.offset as u64);
+    }
+    let mut raw: HashMap<&str, HashMap<u64, Vec<u8>>> = HashMap::new();
+    for (file, offs) in &offsets {
+        let Some(p) = planned.iter().find(|p| p.name == *file) else { continue };
+        let got = crate::map::ingest::raw_records_at(&layouts[p.layout], &p.path, offs)
+            .map_err(|source| RunError::File { file: file.to_string(), source })?;
+        raw.insert(file, got);
+    }
+    let mut builders: BTreeMap<&str, QuarantineBuilder> = BTreeMap::new();
+    let mut withheld: BTreeMap<String, u64> = BTreeMap::new();
+    let mut records: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+    let mut logged: HashMap<&str, u64> = HashMap::new();
+    for f in &findings.quarantined {
+        let (ids, msgs) = describe(&f.rules);
+        let message = format!("{}: record {}: {}: {msgs}", f.file, f.record, f.record_set);
+        let n = logged.entry(f.file.as_str()).or_default();
+        *n += 1;
+        if *n <= 20 {
+            tracing::warn!(file = %f.file, record = f.record, record_set = %f.record_set, rules = %ids, "quarantined by validation: {message}");
+        }
+        let bytes = raw.get(f.file.as_str()).and_then(|m| m.get(&(f.offset as u64))).map(Vec::as_slice).unwrap_or(&[]);
+        builders.entry(f.record_set.as_str()).or_default().push(QuarantineEntry {
+            file: &f.file,
+            record_no: f.record as u64,
+            offset: f.offset as u64,
+            record_set: &f.record_set,
+            kind: "rule",
+            field_no: None,
+            field_name: None,
+            byte_offset: None,
+            rule_ids: Some(&ids),
+            message: &message,
+            raw: bytes,
+        });
+        *withheld.entry(f.record_set.clone()).or_default() += 1;
+        records.entry(f.file.as_str()).or_default().insert(f.record);
+    }
+    let mut warnings = WarningBuilder::default();
+    let mut warned: HashMap<&str, u64> = HashMap::new();
+    for f in &findings.warned {
+        for &r in &f.rules {
+            let rule = v.rule(r);
+            let message = format!("{}: record {}: {}: {}: {}", f.file, f.record, f.record_set, rule.id, rule.message_en);
+            tracing::debug!(file = %f.file, record = f.record, rule = %rule.id, "warning: {message}");
+            warnings.push(WarningEntry {
+                file: &f.file,
+                record_no: f.record as u64,
+                record_set: Some(&f.record_set),
+                kind: "rule",
+                field: None,
+                rule_id: Some(&rule.id),
+                message: &message,
+            });
+            *warned.entry(f.file.as_str()).or_default() += 1;
+        }
+    }
+    for fs in files.iter_mut() {
+        let q = records.get(fs.file.as_str()).map_or(0, |r| r.len() as u64);
+        fs.stats.quarantined += q;
+        fs.stats.accepted = fs.stats.accepted.saturating_sub(q);
+        fs.stats.warnings += warned.get(fs.file.as_str()).copied().unwrap_or(0);
+    }
+    let quarantine = builders.into_iter().map(|(k, mut b)| Ok((k.to_string(), b.finish()?))).collect::<Result<_, RunError>>()?;
+    Ok(Validation { quarantine, warnings: warnings.finish()?, withheld })
 }

@@ -329,12 +329,11 @@ impl<'a> Mapper<'a> {
                     if !self.present(*field) {
                         return Err(err(format!("key {} is missing", col.name)));
                     }
-                    if let Some(shape) = col.shape
-                        && !shape.accepts(self.text_of(*field))
-                    {
-                        return Err(err(format!("key {} is malformed: expected {}", col.name, shape.describe())));
-                    }
+                    // A malformed key is left to the shape rule of the validate stage
+                    // (`<set>.<column>.shape`), which quarantines it with its rule id.
+                    let well_formed = col.shape.is_none_or(|sh| sh.accepts(self.text_of(*field)));
                     if col.name == "insurer_no"
+                        && well_formed
                         && layout.envelope.as_ref().and_then(|e| e.data_insurer).is_none()
                         && self.text_of(*field) != self.insurer_no
                     {

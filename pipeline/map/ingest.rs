@@ -14,7 +14,7 @@
 use super::builder::{SetBuilder, SetRows};
 use super::compile::{FixedTerminator, Layout, Loc, SourceFormat};
 use super::engine::{Mapper, RecordError, RecordErrorKind};
-use super::quarantine::{QuarantineBuilder, QuarantineEntry, WarningBuilder};
+use super::quarantine::{QuarantineBuilder, QuarantineEntry, WarningBuilder, WarningEntry};
 use crate::codec::gaiji::GaijiTable;
 use crate::codec::wareki::EraTable;
 use crate::read::csv::CsvSplitter;
@@ -285,7 +285,15 @@ impl<'a, 'c> State<'a, 'c> {
         self.stats.accepted += 1;
         for w in &self.mapper.warnings {
             self.stats.warnings += 1;
-            self.warnings.push(self.ctx.file_name, rec.record_no, None, "unmapped_gaiji", Some(&w.field), &w.message);
+            self.warnings.push(WarningEntry {
+                file: self.ctx.file_name,
+                record_no: rec.record_no,
+                record_set: None,
+                kind: "unmapped_gaiji",
+                field: Some(&w.field),
+                rule_id: None,
+                message: &w.message,
+            });
         }
         Ok(())
     }
@@ -313,6 +321,7 @@ impl<'a, 'c> State<'a, 'c> {
             field_no: e.field.as_ref().map(|f| f.0 as u64),
             field_name: e.field.as_ref().map(|f| f.1.as_str()),
             byte_offset: e.offset,
+            rule_ids: None,
             message: &message,
             raw: rec.raw,
         });
@@ -340,10 +349,8 @@ fn detect_terminator(path: &Path, record_len: usize) -> std::io::Result<Terminat
     Ok(if got == record_len + 2 && &buf[record_len..] == b"\r\n" { Terminator::Crlf } else { Terminator::None })
 }
 
-/// Reads, decodes and maps one file.
-pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
-    let layout = ctx.layout;
-    let mut splitter: Box<dyn RecordSplitter> = match layout.format {
+fn splitter_for(layout: &Layout, path: &Path) -> Result<Box<dyn RecordSplitter>, FileError> {
+    Ok(match layout.format {
         SourceFormat::Csv { quoting, .. } => Box::new(CsvSplitter::new(quoting)),
         SourceFormat::Fixed { record_len, terminator } => {
             let t = match terminator {
@@ -353,7 +360,69 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
             };
             Box::new(FixedSplitter::new(record_len, t))
         }
-    };
+    })
+}
+
+/// Above this many records, reading the file once beats seeking to each.
+const SEEKS_BEFORE_A_PASS: usize = 256;
+
+/// The raw bytes of the records that start at `offsets` (their `source_offset`), read back for
+/// rows the validate stage quarantines, so the quarantine keeps each record exactly as sent.
+pub fn raw_records_at(layout: &Layout, path: &Path, offsets: &[u64]) -> Result<std::collections::HashMap<u64, Vec<u8>>, FileError> {
+    use std::io::{Seek, SeekFrom};
+    let wanted: std::collections::BTreeSet<u64> = offsets.iter().copied().collect();
+    let mut out = std::collections::HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    if wanted.len() > SEEKS_BEFORE_A_PASS {
+        let mut splitter = splitter_for(layout, path)?;
+        let res = split_stream(
+            std::fs::File::open(path)?,
+            splitter.as_mut(),
+            |_| {},
+            |batch| {
+                for r in batch.iter().filter(|r| wanted.contains(&r.offset)) {
+                    out.insert(r.offset, r.raw.to_vec());
+                }
+                Ok::<(), FileError>(())
+            },
+        );
+        return match res {
+            Ok(()) => Ok(out),
+            Err(SplitStreamError::Io(e)) => Err(FileError::Io(e)),
+            Err(SplitStreamError::Split(e)) => Err(FileError::Split(e)),
+            Err(SplitStreamError::Sink(e)) => Err(e),
+        };
+    }
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    for &off in &wanted {
+        file.seek(SeekFrom::Start(off))?;
+        let mut splitter = splitter_for(layout, path)?;
+        let mut batch = crate::read::RawRecords::default();
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                splitter.finish(&mut batch)?;
+                break;
+            }
+            splitter.feed(&buf[..n], &mut batch)?;
+            if !batch.is_empty() {
+                break;
+            }
+        }
+        if let Some(r) = batch.get(0) {
+            out.insert(off, r.raw.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads, decodes and maps one file.
+pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
+    let layout = ctx.layout;
+    let mut splitter = splitter_for(layout, path)?;
     let file = std::fs::File::open(path)?;
     let mut reader = HashingReader { inner: file, hasher: Sha256::new(), bytes: 0 };
     let mut state = State {

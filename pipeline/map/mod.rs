@@ -4,7 +4,7 @@
 //!  mappings/<layout>.toml ─► compile::compile ─► Layout (checked against schemas/ and codes)
 //!  file ─► ingest::ingest_file ─► engine::Mapper per record ─► builder::SetBuilder per output
 //!                                   └─ record errors ─► quarantine::QuarantineBuilder
-//!  all files of a load ─► rowset::finalize: row_hash, later-wins per key, sort by key
+//!  all files of a load ─► rowset: row_hash, later-wins per key (rowset::later_wins), merge (rowset::merge_previous)
 //! ```
 //!
 //! Adding a vendor layout is a new mapping file and no Rust.

@@ -33,6 +33,7 @@ static WARNING_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("record_set", DataType::Utf8, true),
         Field::new("warning_kind", DataType::Utf8, false),
         Field::new("field_name", DataType::Utf8, true),
+        Field::new("rule_id", DataType::Utf8, true),
         Field::new("message", DataType::Utf8, false),
     ]))
 });
@@ -55,6 +56,8 @@ pub struct QuarantineEntry<'a> {
     pub field_no: Option<u64>,
     pub field_name: Option<&'a str>,
     pub byte_offset: Option<u64>,
+    /// Validation rules the row failed, comma-separated (record errors have none).
+    pub rule_ids: Option<&'a str>,
     pub message: &'a str,
     pub raw: &'a [u8],
 }
@@ -84,7 +87,7 @@ impl QuarantineBuilder {
         self.field_no.append_option(e.field_no.map(|v| v as i64));
         self.field_name.append_option(e.field_name);
         self.byte_offset.append_option(e.byte_offset.map(|v| v as i64));
-        self.rule_ids.append_null();
+        self.rule_ids.append_option(e.rule_ids);
         self.message.append_value(e.message);
         self.raw.append_value(e.raw);
     }
@@ -114,17 +117,31 @@ pub struct WarningBuilder {
     set: StringBuilder,
     kind: StringBuilder,
     field: StringBuilder,
+    rule_id: StringBuilder,
     message: StringBuilder,
 }
 
+/// One warning: a record kept, with something worth a look.
+pub struct WarningEntry<'a> {
+    pub file: &'a str,
+    pub record_no: u64,
+    pub record_set: Option<&'a str>,
+    /// `unmapped_gaiji`, `key_conflict`, or `rule` for a warning rule.
+    pub kind: &'a str,
+    pub field: Option<&'a str>,
+    pub rule_id: Option<&'a str>,
+    pub message: &'a str,
+}
+
 impl WarningBuilder {
-    pub fn push(&mut self, file: &str, record_no: u64, set: Option<&str>, kind: &str, field: Option<&str>, message: &str) {
-        self.file.append_value(file);
-        self.record.append_value(record_no as i64);
-        self.set.append_option(set);
-        self.kind.append_value(kind);
-        self.field.append_option(field);
-        self.message.append_value(message);
+    pub fn push(&mut self, w: WarningEntry<'_>) {
+        self.file.append_value(w.file);
+        self.record.append_value(w.record_no as i64);
+        self.set.append_option(w.record_set);
+        self.kind.append_value(w.kind);
+        self.field.append_option(w.field);
+        self.rule_id.append_option(w.rule_id);
+        self.message.append_value(w.message);
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
@@ -134,6 +151,7 @@ impl WarningBuilder {
             Arc::new(self.set.finish()),
             Arc::new(self.kind.finish()),
             Arc::new(self.field.finish()),
+            Arc::new(self.rule_id.finish()),
             Arc::new(self.message.finish()),
         ];
         RecordBatch::try_new(warning_schema(), cols)

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //!  rows of every file ─► concat ─► row_hash ─► sort by (key, apply date, file rank, record)
-//!      ─► keep the last row per key (warn when an earlier one differs)
-//!      ─► incremental: previous snapshot ∪ these, this load winning per key
+//!      ─► later_wins: the last row per key (warn when an earlier one differs)
+//!      ─► (set rules of the validate stage withhold offending rows here)
+//!      ─► merge_previous: incremental: previous snapshot ∪ these, this load winning per key
 //!      ─► sorted by key, ready for the store
 //! ```
 //!
@@ -182,14 +183,10 @@ pub struct KeepPrevious {
     pub all: bool,
 }
 
-pub struct Finalized {
-    /// The snapshot, sorted by key, one row per key.
+/// This load's rows of a set, one per key (later wins), sorted by key, with `row_hash`.
+pub struct LoadRows {
     pub batch: RecordBatch,
-    /// Rows this load contributed (after later-wins).
-    pub load_rows: usize,
     pub conflicts: Vec<KeyConflict>,
-    /// Previous rows kept for quarantined keys (snapshot sets).
-    pub kept_previous: usize,
 }
 
 /// Key parts of each row as `Mapper::primary_key` writes them.
@@ -209,15 +206,9 @@ fn key_rows(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<arrow::row:
     conv.convert_columns(&cols)
 }
 
-/// Builds the new snapshot of a set from this load's rows (`parts`) and, for incremental sets,
-/// the previous snapshot. `file_rank` orders files of the load (SPEC §5.2).
-pub fn finalize(
-    schema: &RecordSetSchema,
-    parts: Vec<SetRows>,
-    file_rank: &dyn Fn(u32) -> u32,
-    previous: Option<RecordBatch>,
-    keep: Option<&KeepPrevious>,
-) -> Result<Finalized, ArrowError> {
+/// This load's rows of a set (`parts`, one per file): `row_hash`, then one row per key, the
+/// later winning by (apply date, file rank, record number). `file_rank` orders files (SPEC §5.2).
+pub fn later_wins(schema: &RecordSetSchema, parts: Vec<SetRows>, file_rank: &dyn Fn(u32) -> u32) -> Result<LoadRows, ArrowError> {
     let ncols = schema.columns.len() - 1; // all but row_hash
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(ncols + 1);
     let mut order_date = Vec::new();
@@ -275,28 +266,31 @@ pub fn finalize(
     }
     let winners = UInt32Array::from(winners);
     let cols: Vec<ArrayRef> = new.columns().iter().map(|c| take(c.as_ref(), &winners, None)).collect::<Result<_, _>>()?;
-    let deduped = RecordBatch::try_new(schema.arrow.clone(), cols)?;
-    let load_rows = deduped.num_rows();
+    Ok(LoadRows { batch: RecordBatch::try_new(schema.arrow.clone(), cols)?, conflicts })
+}
 
-    let mut kept_previous = 0;
-    let batch = match (previous, keep) {
-        (None, _) => deduped,
-        (Some(prev), _) if prev.num_rows() == 0 => deduped,
+/// The new snapshot of a set: this load's rows (one per key, sorted) upserted into the previous
+/// snapshot for incremental sets, or, for snapshot sets, with the previous rows that `keep`
+/// names. Returns the snapshot and how many previous rows were kept for quarantined records.
+pub fn merge_previous(
+    schema: &RecordSetSchema,
+    load: &RecordBatch,
+    previous: Option<&RecordBatch>,
+    keep: Option<&KeepPrevious>,
+) -> Result<(RecordBatch, usize), ArrowError> {
+    Ok(match (previous, keep) {
+        (None, _) => (load.clone(), 0),
+        (Some(prev), _) if prev.num_rows() == 0 => (load.clone(), 0),
         // Incremental, or a snapshot that may delete nothing: upsert into the previous rows.
-        (Some(prev), None) => merge_by_key(schema, &prev, &deduped)?,
-        (Some(prev), Some(k)) if k.all => {
-            kept_previous = prev.num_rows();
-            merge_by_key(schema, &prev, &deduped)?
-        }
+        (Some(prev), None) => (merge_by_key(schema, prev, load)?, 0),
+        (Some(prev), Some(k)) if k.all => (merge_by_key(schema, prev, load)?, prev.num_rows()),
         (Some(prev), Some(k)) => {
-            let keys = key_strings(schema, &prev)?;
+            let keys = key_strings(schema, prev)?;
             let mask = arrow::array::BooleanArray::from(keys.iter().map(|key| k.keys.contains(key)).collect::<Vec<bool>>());
-            let kept = arrow::compute::filter_record_batch(&prev, &mask)?;
-            kept_previous = kept.num_rows();
-            merge_by_key(schema, &kept, &deduped)?
+            let kept = arrow::compute::filter_record_batch(prev, &mask)?;
+            (merge_by_key(schema, &kept, load)?, kept.num_rows())
         }
-    };
-    Ok(Finalized { batch, load_rows, conflicts, kept_previous })
+    })
 }
 
 /// Previous snapshot with `newer` upserted by key; both are sorted by key, and so is the result.

@@ -14,9 +14,12 @@
 //! type = "utf8"            # utf8 | int32 | int64 | date32 | decimal128(p,s) | boolean | list<struct<a:int32,b:utf8>>
 //! label = "保険者番号"
 //! nullable = false         # default true; key columns are never null
-//! shape = "digits:6"       # key columns: digits:N (N ASCII digits) or chars:N (N characters)
+//! shape = "digits:6"       # digits:N (N ASCII digits) or chars:N (N characters): rule `<set>.<column>.shape`
+//! code_table = "sex"       # a coded column: rule `<set>.<column>.code` (mappings/codes/<table>.tsv)
 //! ends_period = false      # true for columns that end a period (`*_to`, `loss_date`): 99999999 means no end
 //! ```
+//! A set names the date its codes must be valid on with a top-level `code_date = "<column>"`.
+//! Validation rules live next to the schema, in `schemas/<set>.rules.toml` (see `validate::rules`).
 
 mod types;
 
@@ -78,6 +81,8 @@ pub struct Column {
     pub label: String,
     pub shape: Option<Shape>,
     pub ends_period: bool,
+    /// The code table of a coded column (`mappings/codes/<name>.tsv`).
+    pub code_table: Option<String>,
 }
 
 /// A record set: its columns (provenance last) and key.
@@ -90,6 +95,8 @@ pub struct RecordSetSchema {
     pub columns: Vec<Column>,
     /// Indices of the key columns in `columns`, in key order.
     pub key: Vec<usize>,
+    /// The column whose date a code must be valid on (code tables carry effective dates).
+    pub code_date: Option<String>,
     pub arrow: SchemaRef,
 }
 
@@ -130,10 +137,9 @@ struct SchemaFile {
     /// Key columns, in order.
     key: Vec<String>,
     columns: Vec<ColumnFile>,
-    /// Validation rules (read by the validation stage).
+    /// The column whose date codes must be valid on.
     #[serde(default)]
-    #[allow(dead_code)]
-    rules: Vec<toml::Value>,
+    code_date: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +155,8 @@ struct ColumnFile {
     shape: Option<String>,
     #[serde(default)]
     ends_period: bool,
+    #[serde(default)]
+    code_table: Option<String>,
 }
 
 /// Parses one schema file.
@@ -180,6 +188,7 @@ pub fn parse_schema(file: &str, text: &str) -> Result<RecordSetSchema, SchemaErr
             label: c.label,
             shape,
             ends_period: c.ends_period,
+            code_table: c.code_table,
         });
     }
     for (name, ty, label) in [
@@ -188,12 +197,25 @@ pub fn parse_schema(file: &str, text: &str) -> Result<RecordSetSchema, SchemaErr
         (SOURCE_OFFSET, DataType::Int64, "バイト位置"),
         (ROW_HASH, DataType::Utf8, "行ハッシュ"),
     ] {
-        columns.push(Column { name: name.into(), data_type: ty, nullable: false, label: label.into(), shape: None, ends_period: false });
+        columns.push(Column {
+            name: name.into(),
+            data_type: ty,
+            nullable: false,
+            label: label.into(),
+            shape: None,
+            ends_period: false,
+            code_table: None,
+        });
     }
     let mut key = Vec::new();
     for k in &f.key {
         let i = columns.iter().position(|c| &c.name == k).ok_or_else(|| invalid(format!("key column `{k}` is not a column")))?;
         key.push(i);
+    }
+    if let Some(d) = &f.code_date
+        && !columns.iter().any(|c| &c.name == d && c.data_type == DataType::Date32)
+    {
+        return Err(invalid(format!("code_date `{d}` is not a date32 column")));
     }
     if key.is_empty() {
         return Err(invalid("the key is empty".into()));
@@ -215,7 +237,7 @@ pub fn parse_schema(file: &str, text: &str) -> Result<RecordSetSchema, SchemaErr
     meta.insert("kiban.record_set".to_string(), f.name.clone());
     meta.insert("kiban.key".to_string(), f.key.join(","));
     let arrow = Arc::new(Schema::new_with_metadata(fields, meta));
-    Ok(RecordSetSchema { name: f.name, label: f.label, description: f.description, columns, key, arrow })
+    Ok(RecordSetSchema { name: f.name, label: f.label, description: f.description, columns, key, code_date: f.code_date, arrow })
 }
 
 /// All record sets, by name.

@@ -61,6 +61,9 @@ pub struct SetEntry {
     /// The version whose directory holds the snapshot (earlier when this load did not touch it).
     pub version: u64,
     pub rows: u64,
+    /// Rows this version's load contributed (0 when the load did not touch the set).
+    #[serde(default)]
+    pub load_rows: u64,
     /// Order-independent digest over (key, row_hash); see `map::rowset`.
     pub digest: String,
     pub files: Vec<StoredFile>,
@@ -108,6 +111,8 @@ pub struct LoadOutput<'a> {
     pub quarantine: Vec<(String, RecordBatch)>,
     pub warnings: Option<RecordBatch>,
     pub inputs: Vec<InputEntry>,
+    /// Rows the load contributed per record set (after validation and later-wins).
+    pub load_rows: BTreeMap<String, u64>,
 }
 
 /// Counts and hashes what is written, so a file's SHA-256 needs no second read.
@@ -278,6 +283,9 @@ impl Store {
         let version = parent_version.map_or(1, |v| v + 1);
         self.sweep(out.insurer_no, parent_version.unwrap_or(0))?;
         let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
+        for e in record_sets.values_mut() {
+            e.load_rows = 0;
+        }
         // Sets are written on every core, the largest first; each is atomic on its own and the
         // manifest below commits them together.
         let mut sets: Vec<&(&RecordSetSchema, RecordBatch)> = out.sets.iter().collect();
@@ -288,7 +296,16 @@ impl Store {
                 schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
             let f = self.write_dir(&dir, batch, Some(sorting))?;
             let digest = crate::map::rowset::set_digest(schema, batch);
-            Ok((schema.name.clone(), SetEntry { version, rows: batch.num_rows() as u64, digest, files: vec![f] }))
+            Ok((
+                schema.name.clone(),
+                SetEntry {
+                    version,
+                    rows: batch.num_rows() as u64,
+                    load_rows: out.load_rows.get(&schema.name).copied().unwrap_or(0),
+                    digest,
+                    files: vec![f],
+                },
+            ))
         });
         for w in written {
             let (name, entry) = w?;

@@ -98,9 +98,27 @@ fn impossible_and_open_end_dates() {
 }
 
 #[test]
-fn malformed_key_is_quarantined() {
-    let (ws, out) = run_5311(&file_5311(&[row_5311(2, "00001", "20250401")], None, true));
-    assert_quarantined(&ws, &out, "recipient", "malformed_key", Some("8"), "2");
+fn malformed_key_is_quarantined_by_its_shape_rule() {
+    let file = file_5311(&[row_5311(2, "00001", "20250401")], None, true);
+    let (ws, out) = run_5311(&file);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    // The record yields a recipient and a copayment_ratio row: each is withheld by its set's rule.
+    for set in ["recipient", "copayment_ratio"] {
+        let q = read_quarantine(&ws.store(), set).expect("quarantine written");
+        assert_eq!(q.num_rows(), 1, "{set}");
+        assert_eq!(strings(&q, "error_kind")[0].as_deref(), Some("rule"));
+        assert_eq!(strings(&q, "rule_ids")[0].as_deref(), Some(format!("{set}.insured_no.shape").as_str()));
+        assert_eq!(strings(&q, "source_record")[0].as_deref(), Some("2"));
+        let raw = q.column_by_name("raw_record").unwrap().as_any().downcast_ref::<arrow::array::BinaryArray>().unwrap().value(0).to_vec();
+        let line = file.split(|&b| b == b'\n').nth(1).unwrap();
+        assert_eq!(raw, line.strip_suffix(b"\r").unwrap_or(line), "the raw record, read back from the file");
+        assert!(!strings(&q, "message")[0].as_deref().unwrap().contains("00001"), "no data values in messages");
+    }
+    // One record, quarantined once in the file's counts: read = accepted + quarantined.
+    let manifest = std::fs::read_to_string(ws.store().join("_manifests/141309/1.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let input = &m["inputs"][0];
+    assert_eq!((input["read"].as_u64(), input["accepted"].as_u64(), input["quarantined"].as_u64()), (Some(1), Some(0), Some(1)));
 }
 
 fn assert_rejected(out: &Output, ws: &Workspace, needle: &str) {
@@ -181,16 +199,16 @@ fn a_rejected_file_is_left_out_and_the_others_load() {
 
 #[test]
 fn a_register_record_of_another_insurer_is_quarantined() {
-    let mut r = fixed_data("0000000001", "001", "ｱ", "山田", "3300101", "4010108");
+    let mut r = fixed_data("0000000001", "001", "ｱ", "山田", "3200101", "5010501");
     r[1..7].copy_from_slice(b"131011");
-    let ok = fixed_data("0000000002", "001", "ｲ", "川", "3300101", "4010108");
+    let ok = fixed_data("0000000002", "001", "ｲ", "川", "3200101", "5010501");
     let (ws, out) = run_fixed(&fixed_file(&[r, ok], None, true));
     assert_quarantined(&ws, &out, "insured_person", "other_insurer", Some("2"), "2");
 }
 
 #[test]
 fn fixed_trailer_count_mismatch_and_truncation_reject_the_file() {
-    let recs = vec![fixed_data("0000000001", "001", "ｱ", "山田", "3640107", "4010108")];
+    let recs = vec![fixed_data("0000000001", "001", "ｱ", "山田", "3200101", "5010501")];
     let (ws, out) = run_fixed(&fixed_file(&recs, Some(5), true));
     assert_rejected(&out, &ws, "declares 5 data records, the file has 1");
     let mut b = fixed_file(&recs, None, true);
@@ -202,10 +220,10 @@ fn fixed_trailer_count_mismatch_and_truncation_reject_the_file() {
 #[test]
 fn fixed_cut_double_byte_and_era_overflow_are_quarantined() {
     // 漢字氏名 whose 40th byte is the lead byte of a double-byte character.
-    let mut r = fixed_data("0000000001", "001", "ｱ", "山田", "3640107", "4010108");
+    let mut r = fixed_data("0000000001", "001", "ｱ", "山田", "3200101", "5010501");
     let name: Vec<u8> = std::iter::repeat_n(b"\x8e\x52".to_vec(), 19).flatten().chain([b' ', 0x93]).collect();
     r[70..110].copy_from_slice(&name);
-    let ok = fixed_data("0000000002", "001", "ｲ", "川", "3640107", "4010108");
+    let ok = fixed_data("0000000002", "001", "ｲ", "川", "3200101", "5010501");
     let (ws, out) = run_fixed(&fixed_file(&[r, ok], None, true));
     let msg = assert_quarantined(&ws, &out, "insured_person", "decode", Some("71"), "2");
     assert!(msg.contains("cut by the field boundary"), "{msg}");

@@ -112,6 +112,12 @@ pub fn fixed_data(insured: &str, history: &str, kana: &str, kanji: &str, birth: 
     r
 }
 
+/// A register record with another 被保険者区分 (byte 246).
+pub fn with_category(mut record: Vec<u8>, category: u8) -> Vec<u8> {
+    record[245] = category;
+    record
+}
+
 pub fn fixed_file(records: &[Vec<u8>], declared: Option<usize>, crlf: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let term: &[u8] = if crlf { b"\r\n" } else { b"" };

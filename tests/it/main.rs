@@ -2,6 +2,9 @@
 mod bad_input;
 mod fixtures;
 mod golden;
+mod report;
 mod robustness;
+mod rules;
 mod run;
 mod sample;
+mod validation;

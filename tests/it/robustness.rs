@@ -17,7 +17,7 @@ fn base_5311() -> Vec<u8> {
 
 fn base_fixed() -> Vec<u8> {
     let recs: Vec<Vec<u8>> =
-        (0..3).map(|i| fixed_data(&format!("{:010}", i + 1), "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田　太郎", "3300101", "4010108")).collect();
+        (0..3).map(|i| fixed_data(&format!("{:010}", i + 1), "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田　太郎", "3200101", "5010501")).collect();
     fixed_file(&recs, None, true)
 }
 

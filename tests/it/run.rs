@@ -100,7 +100,8 @@ fn fixed_register_with_and_without_crlf_and_wareki() {
     for crlf in [true, false] {
         let ws = Workspace::new();
         let recs = vec![
-            fixed_data("0000000002", "001", "ｻﾄｳ ﾊﾅｺ", "佐藤　花子", "3640107", "4010108"),
+            // 被保険者区分 9 (その他): no age rule applies to a person born on the last day of 昭和.
+            with_category(fixed_data("0000000002", "001", "ｻﾄｳ ﾊﾅｺ", "佐藤　花子", "3640107", "4010108"), b'9'),
             fixed_data("0000000001", "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "髙橋\u{E000}", "2150730", "5010501"),
         ];
         ws.write("reg.dat", &fixed_file(&recs, None, crlf));
@@ -199,7 +200,7 @@ fn every_shipped_mapping_compiles_against_the_schemas() {
 #[test]
 fn a_quarantined_register_record_keeps_its_published_row() {
     let ws = Workspace::new();
-    let person = |no: &str, birth: &str| fixed_data(no, "001", "ｱ", "山田", birth, "4010108");
+    let person = |no: &str, birth: &str| fixed_data(no, "001", "ｱ", "山田", birth, "5010501");
     let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
     let run = |recs: &[Vec<u8>]| {
         ws.write("reg.dat", &fixed_file(recs, None, true));
@@ -209,17 +210,17 @@ fn a_quarantined_register_record_keeps_its_published_row() {
         let set = s["record_sets"].as_array().unwrap().iter().find(|r| r["record_set"] == "insured_person").unwrap().clone();
         (set, strings(&read_set(&ws.store(), "insured_person").unwrap(), "insured_no"))
     };
-    let (_, v1) = run(&[person("0000000001", "3300101"), person("0000000002", "3300101"), person("0000000003", "3300101")]);
+    let (_, v1) = run(&[person("0000000001", "3200101"), person("0000000002", "3200101"), person("0000000003", "3200101")]);
     assert_eq!(v1.len(), 3);
     // 2 is quarantined (an impossible date) and keeps its row; 3 is gone from the register: deleted.
-    let (s2, v2) = run(&[person("0000000001", "3300101"), person("0000000002", "3301345")]);
+    let (s2, v2) = run(&[person("0000000001", "3200101"), person("0000000002", "3201345")]);
     assert_eq!(v2, vec![Some("0000000001".into()), Some("0000000002".into())]);
     assert_eq!(s2["kept_for_quarantined"], 1);
     assert_eq!(s2["deletes_suppressed"], false);
     // A record whose key cannot be read: this load deletes nothing.
-    let mut unreadable = person("0000000009", "3300101");
+    let mut unreadable = person("0000000009", "3200101");
     unreadable[7..17].copy_from_slice(b"00000\x80000X");
-    let (s3, v3) = run(&[person("0000000004", "3300101"), unreadable]);
+    let (s3, v3) = run(&[person("0000000004", "3200101"), unreadable]);
     assert_eq!(s3["deletes_suppressed"], true);
     assert_eq!(v3, vec![Some("0000000001".into()), Some("0000000002".into()), Some("0000000004".into())]);
 }

@@ -75,7 +75,7 @@ fn generation_is_deterministic() {
 #[test]
 fn unmapped_gaiji_is_a_stored_warning_and_json_logs_hold_no_personal_data() {
     let ws = Workspace::new();
-    let recs = vec![fixed_data("0000000001", "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田\u{E000}", "3300101", "4010108")];
+    let recs = vec![fixed_data("0000000001", "001", "ﾔﾏﾀﾞ ﾀﾛｳ", "山田\u{E000}", "3200101", "5010501")];
     ws.write("reg.dat", &fixed_file(&recs, None, true));
     let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
     let out = kiban(&["--log-format", "json", "-v", "run", job.to_str().unwrap()]);

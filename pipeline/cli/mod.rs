@@ -343,6 +343,11 @@ fn schema(cmd: SchemaCommand) -> i32 {
                     let null = if c.nullable { "null" } else { "not null" };
                     println!("  {:<34} {:<40} {:<8} {:<3} {}", c.name, c.data_type.to_string(), null, key, c.label);
                 }
+                let rules: Vec<_> = catalog.rules.iter().filter(|r| r.record_set == s.name).collect();
+                println!("rules ({}):", rules.len());
+                for r in rules {
+                    println!("  {:<52} {:<7} {:<3} {}", r.id, r.severity.as_str(), r.kind(), r.message_en);
+                }
                 0
             }
         },

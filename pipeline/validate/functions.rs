@@ -230,23 +230,62 @@ impl ScalarUDFImpl for MonthsEnd {
 }
 
 /// One code table in a form quick to search: tables hold a handful of short codes, so a linear
-/// scan over bytes beats hashing.
+/// scan over codes packed into integers beats hashing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CodeSet {
-    /// (code, first valid day, last valid day) as Date32, open ends as i32::MIN / i32::MAX.
-    codes: Vec<(Box<[u8]>, i32, i32)>,
+    /// (code packed by [`pack`], first valid day, last valid day) as Date32, open ends as
+    /// i32::MIN / i32::MAX.
+    codes: Vec<(u64, i32, i32)>,
+    /// Whether any code has a validity limit: when none has, the date is not even read.
+    dated: bool,
+}
+
+/// A code of up to 7 bytes as one integer (bytes, then the length in the top byte); longer
+/// values cannot be codes of a shipped table and pack to a value no code has.
+fn pack(b: &[u8]) -> u64 {
+    if b.len() > 7 {
+        return u64::MAX;
+    }
+    let mut v = (b.len() as u64) << 56;
+    for (i, x) in b.iter().enumerate() {
+        v |= u64::from(*x) << (8 * i);
+    }
+    v
 }
 
 impl CodeSet {
     fn new(t: &CodeTable) -> CodeSet {
         let day = |d: Option<NaiveDate>, open: i32| d.map_or(open, to_date32);
-        CodeSet {
-            codes: t.codes.iter().map(|c| (c.code.as_bytes().into(), day(c.valid_from, i32::MIN), day(c.valid_to, i32::MAX))).collect(),
-        }
+        let codes: Vec<(u64, i32, i32)> = t
+            .codes
+            .iter()
+            .filter(|c| c.code.len() <= 7)
+            .map(|c| (pack(c.code.as_bytes()), day(c.valid_from, i32::MIN), day(c.valid_to, i32::MAX)))
+            .collect();
+        let dated = codes.iter().any(|(_, from, to)| *from != i32::MIN || *to != i32::MAX);
+        CodeSet { codes, dated }
     }
 
     fn valid(&self, code: &[u8], on: Option<i32>) -> bool {
-        self.codes.iter().any(|(c, from, to)| **c == *code && on.is_none_or(|d| *from <= d && d <= *to))
+        let p = pack(code);
+        self.codes.iter().any(|(c, from, to)| *c == p && on.is_none_or(|d| *from <= d && d <= *to))
+    }
+
+    /// Checks a whole column: null where the code (or a needed date) is null.
+    fn check(&self, codes: &StringArray, dates: Option<&Date32Array>) -> BooleanArray {
+        let n = codes.len();
+        match dates.filter(|_| self.dated) {
+            None => {
+                let values = arrow::buffer::BooleanBuffer::collect_bool(n, |i| self.valid(codes.value(i).as_bytes(), None));
+                BooleanArray::new(values, codes.nulls().cloned())
+            }
+            Some(d) => {
+                let values = arrow::buffer::BooleanBuffer::collect_bool(n, |i| {
+                    self.valid(codes.value(i).as_bytes(), if d.is_null(i) { None } else { Some(d.value(i)) })
+                });
+                BooleanArray::new(values, codes.nulls().cloned())
+            }
+        }
     }
 }
 
@@ -307,12 +346,12 @@ impl ScalarUDFImpl for CodeValid {
         };
         let codes = array_of(arg(&args, 1, "code_valid")?, args.number_rows, &DataType::Utf8, "code_valid")?;
         let codes: &StringArray = codes.as_string::<i32>();
-        let out: BooleanArray = match args.args.get(2) {
-            None => codes.iter().map(|c| Some(table.valid(c?.as_bytes(), None))).collect(),
+        // A null date means "no date to check against": the code must exist, on any date.
+        let out = match args.args.get(2).filter(|_| table.dated) {
+            None => table.check(codes, None),
             Some(d) => {
                 let d = array_of(d, args.number_rows, &DataType::Date32, "code_valid")?;
-                let d = d.as_primitive::<arrow::datatypes::Date32Type>();
-                codes.iter().zip(d.iter()).map(|(c, d)| Some(table.valid(c?.as_bytes(), d))).collect()
+                table.check(codes, Some(d.as_primitive::<arrow::datatypes::Date32Type>()))
             }
         };
         finish(&args, Arc::new(out))
@@ -375,5 +414,12 @@ mod tests {
         assert!(!s.valid(b"12", Some(to_date32(d(2006, 3, 31)))));
         assert!(s.valid(b"12", None));
         assert!(!s.valid(b"99", None));
+        assert!(!s.valid(b"121", None), "a longer value is not a prefix match");
+        assert!(!s.valid(b"1", None));
+        assert!(!s.valid(b"0123456789", None));
+        let col = StringArray::from(vec![Some("11"), None, Some("12"), Some("x")]);
+        let days = Date32Array::from(vec![Some(to_date32(d(2010, 1, 1))), Some(0), None, Some(0)]);
+        let got = s.check(&col, Some(&days));
+        assert_eq!(got.iter().collect::<Vec<_>>(), vec![Some(false), None, Some(true), Some(false)]);
     }
 }

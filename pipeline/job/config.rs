@@ -37,6 +37,10 @@ pub struct JobFile {
     pub on_file_error: FileErrorPolicy,
     /// The exports to load.
     pub sources: Vec<SourceConfig>,
+    /// Rule files of this municipality, added to the shipped rules: paths relative to the job file,
+    /// each named `<record_set>.rules.toml` (format: `pipeline/validate/rules.rs`).
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
     #[serde(default)]
     pub thresholds: Thresholds,
 }

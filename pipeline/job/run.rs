@@ -11,6 +11,7 @@ use crate::map::quarantine::{WarningBuilder, quarantine_schema, warning_schema};
 use crate::map::rowset::{KeepPrevious, later_wins, merge_previous};
 use crate::store::{InputEntry, LoadOutput, Manifest, Store, StoreError};
 use crate::validate::apply::{apply_row_rules, apply_set_rules};
+use crate::validate::rules::parse_rule_file;
 use crate::validate::{SetTables, ValidateError, Validator};
 use arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ pub enum RunError {
     Catalog(#[from] CatalogError),
     #[error("{job}: {reason}")]
     Invalid { job: String, reason: String },
-    #[error("{file}: file rejected: {source}")]
+    #[error("{file}: file rejected ({}): {source}", source.code())]
     File { file: String, source: FileError },
     #[error(
         "{file}: {quarantined} of {read} records quarantined, over the job's threshold of {threshold}; the load is aborted and nothing is stored"
@@ -131,8 +132,18 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     let invalid = |reason: String| RunError::Invalid { job: job.path.display().to_string(), reason };
 
     // Configuration first: every rule and every layout compiles before any data is read.
-    let validator =
-        Validator::compile(&catalog.schemas.sets, &catalog.rules, &catalog.codes, crate::validate::functions::today_in_japan())?;
+    let mut rules = catalog.rules.clone();
+    for p in &job.file.rules {
+        let path = job.resolve(p);
+        let shown = path.display().to_string();
+        let set = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".rules.toml")).unwrap_or("");
+        if catalog.schemas.get(set).is_none() {
+            return Err(invalid(format!("rule file {shown}: name it <record_set>.rules.toml, with a record set of `kiban schema list`")));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io { path: shown.clone(), source })?;
+        rules.extend(parse_rule_file(&shown, set, &text).map_err(CatalogError::from)?);
+    }
+    let validator = Validator::compile(&catalog.schemas.sets, &rules, &catalog.codes, crate::validate::functions::today_in_japan())?;
     let mut layouts: Vec<Layout> = Vec::new();
     let mut planned: Vec<Planned> = Vec::new();
     for src in &job.file.sources {
@@ -255,7 +266,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
                         file: p.name.clone(),
                         layout: layout.name.clone(),
                         stats: FileStats::default(),
-                        rejected: Some(e.to_string()),
+                        rejected: Some(format!("{}: {e}", e.code())),
                     });
                 }
             },
@@ -377,10 +388,12 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         .map(|(k, v)| Ok((k, arrow::compute::concat_batches(&quarantine_schema(), &v)?)))
         .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
     let load_id = new_load_id();
+    // Rejected files are recorded too (with their reason and no counts), so the store tells an
+    // auditor what was left out of the load.
     let inputs = files
         .iter()
-        .filter(|f| f.rejected.is_none())
         .map(|f| InputEntry {
+            rejected: f.rejected.clone(),
             file: f.file.clone(),
             layout: f.layout.clone(),
             bytes: f.stats.bytes,

@@ -54,6 +54,28 @@ pub enum FileError {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
+impl FileError {
+    /// A stable id of the file-level check that failed, shown with the message and stored with a
+    /// rejected input (`file.record_count` is SPEC §6's check of counts against control and
+    /// trailer records).
+    pub fn code(&self) -> &'static str {
+        match self {
+            FileError::Io(_) => "file.io",
+            FileError::Split(SplitError::TruncatedRecord { .. }) => "file.truncated_record",
+            FileError::Split(SplitError::MissingTerminator { .. }) => "file.record_terminator",
+            FileError::MissingHeader { .. } => "file.missing_header",
+            FileError::MalformedHeader { .. } => "file.malformed_header",
+            FileError::HeaderInsurer { .. } | FileError::DataInsurer { .. } => "file.other_insurer",
+            FileError::UnexpectedHeader { .. } => "file.second_header",
+            FileError::MalformedTrailer { .. } => "file.malformed_trailer",
+            FileError::MissingTrailer => "file.missing_trailer",
+            FileError::DataAfterTrailer { .. } => "file.data_after_trailer",
+            FileError::CountMismatch { .. } => "file.record_count",
+            FileError::Arrow(_) => "file.internal",
+        }
+    }
+}
+
 /// Counts of one file: read = accepted + quarantined.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct FileStats {

@@ -272,6 +272,7 @@ fn register_manifest_tables(ctx: &SessionContext, all: &BTreeMap<String, Vec<Man
         ("accepted", 'i'),
         ("quarantined", 'i'),
         ("warnings", 'i'),
+        ("rejected", 't'),
     ]);
     let mut sets = Columns::new(&[
         ("insurer_no", 't'),
@@ -292,7 +293,7 @@ fn register_manifest_tables(ctx: &SessionContext, all: &BTreeMap<String, Vec<Man
             loads.text(3, Some(&m.load_id));
             loads.text(4, Some(&m.created_at));
             loads.text(5, Some(if i + 1 == ms.len() { "yes" } else { "no" }));
-            loads.int(6, Some(m.inputs.len() as i64));
+            loads.int(6, Some(m.inputs.iter().filter(|x| x.rejected.is_none()).count() as i64));
             loads.int(7, Some(sum(|x| x.read)));
             loads.int(8, Some(sum(|x| x.accepted)));
             loads.int(9, Some(sum(|x| x.quarantined)));
@@ -309,6 +310,7 @@ fn register_manifest_tables(ctx: &SessionContext, all: &BTreeMap<String, Vec<Man
                 files.int(8, Some(inp.accepted as i64));
                 files.int(9, Some(inp.quarantined as i64));
                 files.int(10, Some(inp.warnings as i64));
+                files.text(11, inp.rejected.as_deref());
             }
             for (name, e) in &m.record_sets {
                 sets.text(0, Some(&m.insurer_no));

@@ -35,7 +35,7 @@ pub enum ReportError {
 }
 
 /// Files of the load and their counts.
-pub const FILES_SQL: &str = "SELECT file, layout, read, accepted, quarantined, warnings FROM load_files \
+pub const FILES_SQL: &str = "SELECT file, layout, read, accepted, quarantined, warnings, rejected FROM load_files \
      WHERE insurer_no = '{insurer}' AND version = {version} ORDER BY file";
 /// Record sets of the version: snapshot rows, rows from this load's files, rows withheld.
 pub const SETS_SQL: &str = "SELECT s.record_set, s.rows, coalesce(q.n, 0) AS quarantined_rows, s.load_rows FROM load_record_sets s \
@@ -125,6 +125,7 @@ pub async fn gather(store: &Path, load: &str, insurer: Option<&str>) -> Result<R
     let f = rows(&ctx, &q(FILES_SQL)).await?;
     let (names, layouts) = (texts(&f, 0), texts(&f, 1));
     let (read, acc, quar, warn) = (numbers(&f, 2), numbers(&f, 3), numbers(&f, 4), numbers(&f, 5));
+    let rejected = texts(&f, 6);
     let files = (0..names.len())
         .map(|i| FileRow {
             file: names[i].clone(),
@@ -133,7 +134,7 @@ pub async fn gather(store: &Path, load: &str, insurer: Option<&str>) -> Result<R
             accepted: acc[i],
             quarantined: quar[i],
             warnings: warn[i],
-            rejected: None,
+            rejected: rejected.get(i).filter(|r| !r.is_empty()).cloned(),
         })
         .collect();
 

@@ -80,6 +80,9 @@ pub struct InputEntry {
     pub accepted: u64,
     pub quarantined: u64,
     pub warnings: u64,
+    /// Set when the file was rejected as a whole (`<code>: <reason>`): nothing of it is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// The commit record of a version.

@@ -190,8 +190,25 @@ fn a_rejected_file_is_left_out_and_the_others_load() {
     };
     let (ws, out) = two_files("");
     assert_eq!(out.code, 3, "{} {}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("5311_b.csv") && out.stdout.contains("rejected: the header/control record declares 7"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("5311_b.csv") && out.stdout.contains("rejected: file.record_count: the header/control record declares 7"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(strings(&read_set(&ws.store(), "recipient").unwrap(), "insured_no"), vec![Some("0000000001".into())]);
+    // The store records the rejected file and why, for auditors.
+    let files = kiban(&[
+        "query",
+        "SELECT file, read, rejected FROM load_files ORDER BY file",
+        "--store",
+        ws.store().to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        files.stdout.lines().nth(2),
+        Some("5311_b.csv,0,\"file.record_count: the header/control record declares 7 data records, the file has 1\"")
+    );
     // With on_file_error = "fail_load" the same input stores nothing.
     let (ws, out) = two_files("on_file_error = \"fail_load\"");
     assert_rejected(&out, &ws, "5311_b.csv: file rejected");

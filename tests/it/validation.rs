@@ -135,3 +135,46 @@ fn validation_counts_toward_the_threshold() {
     assert!(out.stderr.contains("1 of 2 records quarantined"), "{}", out.stderr);
     assert!(!ws.store().join("_manifests").exists(), "an aborted load stores nothing");
 }
+
+#[test]
+fn a_job_adds_rules_of_its_own_and_a_broken_one_stops_it_before_reading() {
+    let ws = Workspace::new();
+    let mut big = row_5311(3, "0000000002", "20250401");
+    big[27] = "40000".into(); // 訪問通所サービス支給限度基準額
+    ws.write("5311_x.csv", &file_5311(&[row_5311(2, "0000000001", "20250401"), big], None, true));
+    ws.write(
+        "recipient.rules.toml",
+        "[[rules]]\nid = \"recipient.local_visit_limit\"\nseverity = \"warning\"\ncheck = \"visit_limit_units <= 36217\"\n\
+         message_ja = \"支給限度基準額が大きすぎます\"\nmessage_en = \"visit_limit_units is above the local maximum\"\n"
+            .as_bytes(),
+    );
+    let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "rules = [\"recipient.rules.toml\"]");
+    let out = kiban(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "a warning keeps the row: {}", out.stderr);
+    // (Both persons are missing from the register, which this job does not load: warnings too.)
+    let hits = kiban(&[
+        "query",
+        "SELECT source_record, rule_id, severity FROM rule_hits WHERE rule_id NOT LIKE '%insured_person_exists'",
+        "--store",
+        ws.store().to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv_rows(&hits), vec!["3,recipient.local_visit_limit,warning".to_string()]);
+
+    // Unknown column, unknown code table, invalid SQL: exit 2 naming file and rule; nothing read.
+    for check in ["no_such_column > 1", "code_valid('no_such_table', care_level)", "valid_from <"] {
+        let ws = Workspace::new();
+        ws.write("5311_x.csv", &file_5311(&[row_5311(2, "0000000001", "20250401")], None, true));
+        let rule = format!(
+            "[[rules]]\nid = \"recipient.broken\"\nseverity = \"error\"\ncheck = \"{check}\"\nmessage_ja = \"壊\"\nmessage_en = \"b\"\n"
+        );
+        ws.write("recipient.rules.toml", rule.as_bytes());
+        let job = ws.job(&[("5311_*.csv", "kokuhoren_5311")], "rules = [\"recipient.rules.toml\"]");
+        let out = kiban(&["--log-format", "json", "-v", "run", job.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{check}: {}", out.stderr);
+        assert!(out.stderr.contains("recipient.rules.toml: rule `recipient.broken`"), "{check}: {}", out.stderr);
+        assert!(!out.stderr.contains("file read"), "no data is read before the rules plan: {}", out.stderr);
+        assert!(!ws.store().exists(), "nothing stored");
+    }
+}

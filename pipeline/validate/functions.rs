@@ -199,7 +199,7 @@ impl ScalarUDFImpl for AgeOn {
 
 /// The last day of the `n`th month after the month of `d` (`n` may be 0: the end of d's month).
 pub fn months_end(d: NaiveDate, n: i64) -> Option<NaiveDate> {
-    let months = i64::from(d.year()) * 12 + i64::from(d.month0()) + n + 1;
+    let months = (i64::from(d.year()) * 12 + i64::from(d.month0())).checked_add(n)?.checked_add(1)?;
     let (y, m0) = (months.div_euclid(12), months.rem_euclid(12));
     NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m0).ok()? + 1, 1)?.pred_opt()
 }
@@ -403,6 +403,8 @@ mod tests {
         assert_eq!(months_end(d(2024, 1, 31), 1), Some(d(2024, 2, 29)));
         assert_eq!(months_end(d(2024, 12, 1), 48), Some(d(2028, 12, 31)));
         assert_eq!(months_end(d(2024, 12, 1), 0), Some(d(2024, 12, 31)));
+        assert_eq!(months_end(d(2024, 12, 1), i64::MAX), None, "no overflow on any input");
+        assert_eq!(months_end(d(2024, 12, 1), i64::MIN), None);
     }
 
     #[test]

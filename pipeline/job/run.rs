@@ -299,29 +299,41 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     });
     let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
 
-    // The published snapshot of every set: incremental sets merge into it, set rules read it.
+    // Published snapshots are read where they are needed: incremental sets (and snapshot sets
+    // keeping quarantined keys) merge into them, and set rules read `published.*`/`snapshot.*`.
+    use crate::validate::engine::{PUBLISHED, SNAPSHOT};
+    let in_load: BTreeMap<String, bool> = loaded
+        .iter()
+        .map(|(name, _, _)| {
+            let incremental = set_modes.get(name).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
+            (name.clone(), incremental || keep_for(&keep, &set_modes, name).is_some())
+        })
+        .collect();
     let mut tables = SetTables::default();
     if let Some(m) = &previous {
         for (name, entry) in &m.record_sets {
-            if let Some(schema) = catalog.schemas.get(name) {
+            let needed = in_load.get(name).copied().unwrap_or(false) || validator.reads(PUBLISHED, name) || validator.reads(SNAPSHOT, name);
+            if let (true, Some(schema)) = (needed, catalog.schemas.get(name)) {
                 tables.published.insert(name.clone(), store.read_snapshot(schema, entry)?);
             }
         }
     }
     let mut conflicts = BTreeMap::new();
     for (name, schema, rows) in loaded {
-        let keep_previous = keep_for(&keep, &set_modes, &name);
-        let prev = previous_for(&tables, &set_modes, &name, keep_previous);
-        let (snapshot, _) = merge_previous(&schema, &rows.batch, prev, keep_previous)?;
-        tables.snapshot.insert(name.clone(), snapshot);
+        if validator.reads(SNAPSHOT, &name) {
+            let keep_previous = keep_for(&keep, &set_modes, &name);
+            let prev = previous_for(&tables, &set_modes, &name, keep_previous);
+            tables.snapshot.insert(name.clone(), merge_previous(&schema, &rows.batch, prev, keep_previous)?.0);
+        }
         tables.load.insert(name.clone(), rows.batch);
         conflicts.insert(name, rows.conflicts);
     }
     for (name, batch) in &tables.published {
-        if !tables.snapshot.contains_key(name) {
+        if !tables.snapshot.contains_key(name) && validator.reads(SNAPSHOT, name) {
             tables.snapshot.insert(name.clone(), batch.clone());
         }
     }
+    let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
     // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
     findings.extend(apply_set_rules(&validator, &mut tables)?);
     let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
@@ -347,7 +359,12 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         let keep_previous = keep_for(&keep, &set_modes, &name);
         let prev = previous_for(&tables, &set_modes, &name, keep_previous);
         let had_previous = prev.is_some();
-        let (batch, kept_previous) = merge_previous(&schema, rows, prev, keep_previous)?;
+        // The snapshot built for the set rules stands when they withheld none of this set's rows.
+        let unchanged = rows_before.get(&name) == Some(&rows.num_rows());
+        let (batch, kept_previous) = match tables.snapshot.get(&name) {
+            Some(snap) if unchanged && keep_previous.is_none() => (snap.clone(), 0),
+            _ => merge_previous(&schema, rows, prev, keep_previous)?,
+        };
         let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
         if deletes_suppressed {
             tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");

@@ -20,7 +20,7 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// Schemas of the tables a set rule may read besides this load's rows.
@@ -61,6 +61,8 @@ pub struct Validator {
     sets: BTreeMap<String, CompiledSet>,
     udfs: Vec<datafusion::logical_expr::ScalarUDF>,
     all_schemas: BTreeMap<String, Arc<RecordSetSchema>>,
+    /// Tables set rules read, as (schema, set): `("", s)`, `("published", s)`, `("snapshot", s)`.
+    referenced: BTreeSet<(String, String)>,
 }
 
 /// A row that failed rules: its index in the checked batch and the indices of the rules.
@@ -114,7 +116,7 @@ impl Validator {
     ) -> Result<Validator, ValidateError> {
         let udfs = functions::all(codes, run_date);
         let ctx = session(&udfs);
-        let mut v = Validator { rules: Vec::new(), sets: BTreeMap::new(), udfs, all_schemas: schemas.clone() };
+        let mut v = Validator { rules: Vec::new(), sets: BTreeMap::new(), udfs, all_schemas: schemas.clone(), referenced: BTreeSet::new() };
         for s in schemas.values() {
             v.sets.insert(
                 s.name.clone(),
@@ -150,6 +152,14 @@ impl Validator {
                         )));
                     }
                     set.set.push(index);
+                    // Which tables the rule reads, subqueries included: the run loads only those.
+                    let referenced = &mut v.referenced;
+                    let _ = plan.apply_with_subqueries(|node| {
+                        if let datafusion::logical_expr::LogicalPlan::TableScan(ts) = node {
+                            referenced.insert((ts.table_name.schema().unwrap_or("").to_string(), ts.table_name.table().to_string()));
+                        }
+                        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+                    });
                 }
             }
             v.rules.push(Arc::new(r.clone()));
@@ -171,6 +181,11 @@ impl Validator {
 
     pub fn row_rule_count(&self, set: &str) -> usize {
         self.sets.get(set).map_or(0, |s| s.row.len())
+    }
+
+    /// Whether some set rule reads `schema.set` (`schema` is [`PUBLISHED`] or [`SNAPSHOT`]).
+    pub fn reads(&self, schema: &str, set: &str) -> bool {
+        self.referenced.contains(&(schema.to_string(), set.to_string()))
     }
 
     pub fn has_set_rules(&self) -> bool {

@@ -236,17 +236,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         };
         match res {
             Ok(out) => {
-                if let Some(max) = job.file.thresholds.max_quarantined_ratio
-                    && out.stats.read > 0
-                    && out.stats.quarantined as f64 / out.stats.read as f64 > max
-                {
-                    return Err(RunError::Threshold {
-                        file: p.name.clone(),
-                        quarantined: out.stats.quarantined,
-                        read: out.stats.read,
-                        threshold: max,
-                    });
-                }
+                // Record errors alone may already exceed the threshold: stop before validating.
+                check_threshold(job, &p.name, &out.stats)?;
                 for (o, rows) in layout.outputs.iter().zip(out.rows) {
                     set_rows.entry(o.set.name.clone()).or_default().push(rows);
                 }
@@ -338,12 +329,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
     findings.extend(apply_set_rules(&validator, &mut tables)?);
     let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
     for f in &files {
-        if let Some(max) = job.file.thresholds.max_quarantined_ratio
-            && f.stats.read > 0
-            && f.stats.quarantined as f64 / f.stats.read as f64 > max
-        {
-            return Err(RunError::Threshold { file: f.file.clone(), quarantined: f.stats.quarantined, read: f.stats.read, threshold: max });
-        }
+        check_threshold(job, &f.file, &f.stats)?;
     }
     for (set, batch) in validation.quarantine {
         quarantine.entry(set).or_default().push(batch);
@@ -439,6 +425,16 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         files,
         record_sets: summaries,
     })
+}
+
+/// The job's `max_quarantined_ratio`, per file: over it, the load is aborted (exit 1).
+fn check_threshold(job: &Job, file: &str, stats: &FileStats) -> Result<(), RunError> {
+    match job.file.thresholds.max_quarantined_ratio {
+        Some(max) if stats.read > 0 && stats.quarantined as f64 / stats.read as f64 > max => {
+            Err(RunError::Threshold { file: file.to_string(), quarantined: stats.quarantined, read: stats.read, threshold: max })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The published rows a snapshot set keeps for its quarantined records, if any.

@@ -3,12 +3,15 @@
 //! 0 success, 1 failure (nothing stored), 2 usage or configuration error, 3 stored with
 //! quarantined records.
 
+mod diff;
+mod loads;
 mod logging;
 mod progress;
+mod schedule;
 
 use crate::job::catalog::Catalog;
 use crate::job::config::Job;
-use crate::job::run::{LoadSummary, run_job};
+use crate::job::run::{LoadSummary, RunOutcome, run_job};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -41,6 +44,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every job of a directory (`*.toml`) on the cron `schedule` in its file, each run a
+    /// `kiban run <job> --json` child process, never two runs of one job at once; each run is
+    /// logged with its load id and exit status. SIGINT/SIGTERM: no new runs, wait, exit 0.
+    Schedule {
+        /// The directory of job files.
+        jobs_dir: PathBuf,
+        /// Start at most N runs in total, exit 0 when they have finished (tests, a one-off catch-up).
+        #[arg(long, value_name = "N")]
+        max_runs: Option<u64>,
+    },
     /// SQL over the store: record sets (current and `<set>_versions`), quarantine, warnings,
     /// loads, load_files, load_record_sets, rules, rule_hits, code_tables.
     Query {
@@ -61,16 +74,34 @@ pub enum Command {
     /// Write the HTML report of a load (a load id, a version number, or `latest`).
     Report {
         load: String,
-        #[arg(long, env = "KIBAN_STORE", conflicts_with = "job")]
-        store: Option<PathBuf>,
-        #[arg(long)]
-        job: Option<PathBuf>,
-        /// The insurer, when the store holds several.
-        #[arg(long)]
-        insurer: Option<String>,
+        #[command(flatten)]
+        at: StoreOpts,
         /// The HTML file to write.
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
+    },
+    /// The ledger's loads: what was loaded, when, from which files, counts and changes per set.
+    Loads {
+        #[command(subcommand)]
+        command: LoadsCommand,
+    },
+    /// The diff stage alone: changes between two versions of a store (default: the latest
+    /// against its parent); counts on stdout, change rows as Parquet with --out.
+    Diff {
+        #[command(flatten)]
+        at: StoreOpts,
+        /// The old version (default: the new version's parent).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The new version (default: the latest).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Only this record set.
+        #[arg(long)]
+        set: Option<String>,
+        /// A directory for `<set>.parquet` files of change rows.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Synthetic sample exports.
     Sample {
@@ -81,6 +112,57 @@ pub enum Command {
     Schema {
         #[command(subcommand)]
         command: SchemaCommand,
+    },
+}
+
+/// Which store a command reads, and which of its insurers.
+#[derive(clap::Args, Debug)]
+pub struct StoreOpts {
+    /// The store directory (or take it from --job).
+    #[arg(long, env = "KIBAN_STORE", conflicts_with = "job")]
+    store: Option<PathBuf>,
+    /// A job file whose store to read.
+    #[arg(long)]
+    job: Option<PathBuf>,
+    /// The insurer, when the store holds several.
+    #[arg(long)]
+    insurer: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LedgerOpts {
+    /// A job file: its ledger (and store).
+    #[arg(long, conflicts_with = "ledger")]
+    job: Option<PathBuf>,
+    /// A ledger: a SQLite file or a postgres:// URL.
+    #[arg(long, env = "KIBAN_LEDGER")]
+    ledger: Option<String>,
+    /// The store, to check that the ledger's versions are on disk (default: the job's).
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LoadsCommand {
+    /// Loads, newest first.
+    List {
+        #[command(flatten)]
+        at: LedgerOpts,
+        /// Only this insurer.
+        #[arg(long)]
+        insurer: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One load: files, counts and changes per record set, events.
+    Show {
+        load: String,
+        #[command(flatten)]
+        at: LedgerOpts,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -124,9 +206,12 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    logging::init(cli.log_format, cli.verbose);
+    // The scheduler's log is its output: info by default.
+    let log_level = if matches!(cli.command, Command::Schedule { .. }) { cli.verbose.max(1) } else { cli.verbose };
+    logging::init(cli.log_format, log_level);
     match cli.command {
         Command::Run { job, json } => run(&job, json, cli.log_format),
+        Command::Schedule { jobs_dir, max_runs } => schedule::schedule(&jobs_dir, max_runs, cli.log_format, cli.verbose),
         Command::Sample { command: SampleCommand::Generate { insurer, persons, out, seed, month } } => {
             let month = match parse_month(&month) {
                 Some(m) => m,
@@ -159,11 +244,26 @@ pub fn main() -> i32 {
             }
         }
         Command::Schema { command } => schema(command),
+        Command::Loads { command } => match command {
+            LoadsCommand::List { at, insurer, limit, json } => {
+                loads::list(&loads::LedgerArgs { job: at.job, ledger: at.ledger, store: at.store }, insurer, limit, json)
+            }
+            LoadsCommand::Show { load, at, json } => {
+                loads::show(&loads::LedgerArgs { job: at.job, ledger: at.ledger, store: at.store }, &load, json)
+            }
+        },
+        Command::Diff { at: StoreOpts { store, job, insurer }, from, to, set, out } => {
+            let insurer = insurer.or_else(|| job.as_ref().and_then(|j| Job::load(j).ok()).map(|j| j.file.insurer_no));
+            match store_dir(store, job) {
+                Err(code) => code,
+                Ok(store) => diff::run(diff::DiffArgs { store, insurer, from, to, set, out }),
+            }
+        }
         Command::Query { sql, store, job, format, out } => match store_dir(store, job) {
             Err(code) => code,
             Ok(store) => query(&store, &sql, format, out.as_deref()),
         },
-        Command::Report { load, store, job, insurer, out } => match store_dir(store, job) {
+        Command::Report { load, at: StoreOpts { store, job, insurer }, out } => match store_dir(store, job) {
             Err(code) => code,
             Ok(store) => report(&store, &load, insurer.as_deref(), &out),
         },
@@ -271,16 +371,25 @@ fn run(job: &std::path::Path, json: bool, log_format: LogFormat) -> i32 {
     };
     let progress = progress::TerminalProgress::new(log_format == LogFormat::Human);
     match run_job(&job, &progress) {
-        Ok(summary) => {
+        Ok(outcome) => {
             if json {
-                match serde_json::to_string_pretty(&summary) {
+                match serde_json::to_string_pretty(&outcome) {
                     Ok(s) => println!("{s}"),
                     Err(e) => eprintln!("error: {e}"),
                 }
             } else {
-                print_summary(&summary);
+                match &outcome {
+                    RunOutcome::Loaded(summary) => print_summary(summary),
+                    RunOutcome::AlreadyLoaded(a) => println!(
+                        "already loaded: these input files are load {} of job {} for insurer {} (version {}); nothing to do",
+                        a.load_id,
+                        a.job,
+                        a.insurer_no,
+                        a.version.map_or("-".to_string(), |v| v.to_string())
+                    ),
+                }
             }
-            summary.exit_code()
+            outcome.exit_code()
         }
         Err(e) => {
             tracing::error!("{e}");
@@ -302,13 +411,21 @@ fn print_summary(s: &LoadSummary) {
             Some(reason) => println!("{:<40} {:<24} rejected: {reason}", f.file, f.layout),
         }
     }
-    println!("{:<24} {:<12} {:>10} {:>14} {:>10}", "record set", "mode", "this load", "snapshot rows", "conflicts");
+    let base = s.base_version.map_or("nothing (first load)".to_string(), |v| format!("version {v}"));
+    println!("changes against {base}, in {}", s.store.join("_changes").display());
+    println!(
+        "{:<24} {:<12} {:>10} {:>14} {:>10} {:>9} {:>9} {:>9}",
+        "record set", "mode", "this load", "snapshot rows", "conflicts", "inserts", "updates", "deletes"
+    );
     for r in &s.record_sets {
         let mode = match r.mode {
             crate::map::layout::ModeName::Snapshot => "snapshot",
             crate::map::layout::ModeName::Incremental => "incremental",
         };
-        println!("{:<24} {:<12} {:>10} {:>14} {:>10}", r.record_set, mode, r.load_rows, r.snapshot_rows, r.key_conflicts);
+        println!(
+            "{:<24} {:<12} {:>10} {:>14} {:>10} {:>9} {:>9} {:>9}",
+            r.record_set, mode, r.load_rows, r.snapshot_rows, r.key_conflicts, r.changes.inserts, r.changes.updates, r.changes.deletes
+        );
     }
 }
 

@@ -3,8 +3,11 @@
 //!
 //! ```toml
 //! name = "demo"                  # the job's name, in logs and the summary
+//! schedule = "0 2 * * *"         # optional: when `kiban schedule` runs the job (cron, local time)
 //! insurer_no = "141309"          # 保険者番号 the job loads for (6 digits)
 //! store = "../demo-out/store"    # the Parquet store directory
+//! ledger = "../demo-out/ledger.sqlite"   # the ledger: a SQLite file (created on first use) or a
+//!                                # postgres:// URL; default: <store>/_ledger.sqlite
 //! gaiji = "../sample-data/gaiji/141309.tsv"   # 外字 table; default: the shipped mappings/gaiji/<insurer_no>.tsv
 //! on_file_error = "skip_file"    # skip_file (default): nothing of a rejected file is loaded, the others
 //!                                # are, exit 3; fail_load: a rejected file fails the load, nothing is stored
@@ -25,10 +28,26 @@ use std::path::{Path, PathBuf};
 pub struct JobFile {
     /// The job's name.
     pub name: String,
+    /// When `kiban schedule <jobs-dir>` runs this job: a cron expression, evaluated in the machine's
+    /// local time zone (set `TZ=Asia/Tokyo` in the service's environment if the machine runs on UTC).
+    /// Five fields `minute hour day-of-month month day-of-week` (`0 2 * * *`: every night at 02:00;
+    /// `30 1 5 * *`: 01:30 on the 5th of each month; `0 3 * * MON-FRI`), or six with seconds first
+    /// (`*/30 * * * * *`). Ranges, lists and steps (`1-5`, `1,15`, `*/10`), month and weekday
+    /// names, `L` (last day of the month), `W`, `#` (nth weekday) and the nicknames `@daily`,
+    /// `@weekly`, `@monthly` are accepted (the `croner` crate's syntax). Jobs without a schedule
+    /// are left to `kiban run` (cron, systemd timers). An expression that does not parse is a
+    /// configuration error (exit 2).
+    #[serde(default)]
+    pub schedule: Option<String>,
     /// 保険者番号 (6 digits).
     pub insurer_no: String,
     /// The store directory.
     pub store: PathBuf,
+    /// The ledger: a SQLite file path (relative to the job file, created on first use), a
+    /// `sqlite:` URL, or a `postgres://user@host/db` URL (give the password in `PGPASSWORD` or
+    /// `~/.pgpass` rather than here). Default: `_ledger.sqlite` in the store directory.
+    #[serde(default)]
+    pub ledger: Option<String>,
     /// The 外字 table (SPEC §4.6).
     #[serde(default)]
     pub gaiji: Option<PathBuf>,
@@ -93,6 +112,13 @@ pub struct Job {
     pub path: PathBuf,
 }
 
+/// Parses a job's `schedule` (see [`JobFile::schedule`]): five cron fields, or six with seconds
+/// first; no year field.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    use croner::parser::{CronParser, Seconds, Year};
+    CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build().parse(expr)
+}
+
 impl Job {
     pub fn load(path: &Path) -> Result<Job, JobConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| JobConfigError::Io { path: path.to_path_buf(), source })?;
@@ -100,6 +126,11 @@ impl Job {
         let invalid = |reason: String| JobConfigError::Invalid { path: path.to_path_buf(), reason };
         if file.insurer_no.len() != 6 || !file.insurer_no.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(format!("insurer_no `{}` is not 6 digits", file.insurer_no)));
+        }
+        if let Some(expr) = &file.schedule
+            && let Err(e) = parse_schedule(expr)
+        {
+            return Err(invalid(format!("schedule `{expr}`: {e}")));
         }
         if file.sources.is_empty() {
             return Err(invalid("a job needs at least one [[sources]]".into()));
@@ -112,6 +143,14 @@ impl Job {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Ok(Job { file, dir, path: path.to_path_buf() })
+    }
+
+    /// Where this job's ledger lives (see [`JobFile::ledger`]).
+    pub fn ledger_location(&self) -> crate::ledger::LedgerLocation {
+        match &self.file.ledger {
+            Some(v) => crate::ledger::LedgerLocation::parse(v, &self.dir),
+            None => crate::ledger::LedgerLocation::Sqlite(self.resolve(&self.file.store).join("_ledger.sqlite")),
+        }
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

@@ -9,8 +9,12 @@
 //!                       ─► validate::apply::apply_set_rules (load, published, snapshot)
 //!                       ─► map::rowset::merge_previous ─► thresholds
 //!                       ─► store::Store::commit ─► LoadSummary (exit status 0 / 1 / 3)
+//!
+//!  jobs/*.toml ─► schedule::run_schedule: each job on its cron `schedule`, one
+//!                 `kiban run <job> --json` child process per run, never two of one job at once
 //! ```
 
 pub mod catalog;
 pub mod config;
 pub mod run;
+pub mod schedule;

@@ -1,8 +1,20 @@
-//! Running a load: read → decode → map → store.
+//! Running a load: read → decode → map → validate → store → diff, recorded in the ledger.
+//!
+//! ```text
+//!  job ─► plan (rules, layouts, inputs; exit 2 on errors) ─► lock the insurer ─► open the ledger
+//!      ─► finish or roll back interrupted loads ─► hash the inputs → load id
+//!      ─► "already loaded"? ─► begin_load ─► read/validate ─► storing ─► commit ─► stored
+//!      ─► diffing ─► _changes ─► diffed ─► published
+//! ```
+//! The load id is derived from the job, the insurer and the inputs' SHA-256: rerunning the same
+//! inputs finds the load again (a no-op once it is published, a new attempt when it failed or
+//! was interrupted). The state machine is documented in `ledger`.
 
 use super::catalog::{Catalog, CatalogError};
 use super::config::{FileErrorPolicy, Job, JobConfigError};
 use crate::codec::gaiji::GaijiTable;
+use crate::diff::{ChangeCounts, DiffError};
+use crate::ledger::{FileRecord, Ledger, LedgerError, LoadRecord, LoadStatus, NewFile, NewLoad, SetRecord, VersionRecord};
 use crate::map::compile::Layout;
 use crate::map::ingest::{FileContext, FileError, FileStats, ingest_file};
 use crate::map::layout::ModeName;
@@ -38,6 +50,14 @@ pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Diff(#[from] DiffError),
+    #[error("{file}: the file changed while it was being loaded (SHA-256 {before} before reading, {after} after); nothing is stored")]
+    InputChanged { file: String, before: String, after: String },
+    #[error("store {store}: {reason}")]
+    Inconsistent { store: String, reason: String },
+    #[error(transparent)]
     Validate(#[from] ValidateError),
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -47,7 +67,11 @@ impl RunError {
     /// Exit status of SPEC §11: 2 for usage or configuration errors, 1 for failures.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Config(_) | RunError::Catalog(_) | RunError::Invalid { .. } | RunError::Validate(ValidateError::Rule { .. }) => 2,
+            RunError::Config(_)
+            | RunError::Catalog(_)
+            | RunError::Invalid { .. }
+            | RunError::Validate(ValidateError::Rule { .. })
+            | RunError::Ledger(LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. }) => 2,
             _ => 1,
         }
     }
@@ -78,6 +102,8 @@ pub struct SetSummary {
     pub kept_for_quarantined: u64,
     /// Snapshot sets: a quarantined record's key could not be read, so this load deleted nothing.
     pub deletes_suppressed: bool,
+    /// Inserts, updates and deletes against the last published version (SPEC §8).
+    pub changes: ChangeCounts,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -86,9 +112,38 @@ pub struct LoadSummary {
     pub insurer_no: String,
     pub load_id: String,
     pub version: u64,
+    /// The published version this load was diffed from.
+    pub base_version: Option<u64>,
     pub store: PathBuf,
     pub files: Vec<FileSummary>,
     pub record_sets: Vec<SetSummary>,
+}
+
+/// A rerun of inputs that are already loaded: nothing was done.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlreadyLoaded {
+    pub job: String,
+    pub insurer_no: String,
+    pub load_id: String,
+    pub version: Option<u64>,
+    pub finished_at: Option<String>,
+}
+
+/// What `run_job` did; printed as JSON with a `status` of `loaded` or `already_loaded`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Loaded(LoadSummary),
+    AlreadyLoaded(AlreadyLoaded),
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOutcome::Loaded(s) => s.exit_code(),
+            RunOutcome::AlreadyLoaded(_) => 0,
+        }
+    }
 }
 
 impl LoadSummary {
@@ -100,12 +155,6 @@ impl LoadSummary {
     pub fn exit_code(&self) -> i32 {
         if self.quarantined() > 0 || self.files.iter().any(|f| f.rejected.is_some()) { 3 } else { 0 }
     }
-}
-
-fn new_load_id() -> String {
-    let now = chrono::Utc::now();
-    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xFFFF;
-    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
 /// Hooks for progress reporting; called from the ingestion threads.
@@ -126,7 +175,7 @@ struct Planned {
 }
 
 /// Runs a job: loads every source file and commits a new version of the insurer's store.
-pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunError> {
+pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunError> {
     let catalog = Catalog::embedded()?;
     let insurer = job.file.insurer_no.as_str();
     let invalid = |reason: String| RunError::Invalid { job: job.path.display().to_string(), reason };
@@ -197,234 +246,573 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<LoadSummary, RunErr
         None => catalog.shipped_gaiji(insurer)?.unwrap_or_default(),
     };
     let store = Store::open(job.resolve(&job.file.store))?;
+    // One run per insurer and store; the ledger is opened (and migrated) under the lock.
+    let _lock = store.lock(insurer, &format!("job {} ({})", job.file.name, job.path.display()))?;
+    let ledger = Ledger::open(&job.ledger_location())?;
+    let base = reconcile(&ledger, &store, &catalog.schemas, insurer)?;
+    let base_version = base.as_ref().map(|m| m.version);
 
-    // Read, decode and map every file.
-    let mut files = Vec::new();
-    let mut set_rows: BTreeMap<String, Vec<crate::map::builder::SetRows>> = BTreeMap::new();
-    let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-    let mut warnings: Vec<RecordBatch> = Vec::new();
-    let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
-    let mut keep: BTreeMap<String, crate::map::rowset::KeepPrevious> = BTreeMap::new();
-    // Files are independent until their rows are combined: read them on every core, then apply
-    // the outcomes in file order, so results do not depend on scheduling. Files are handed out in
-    // order, so when a failing load stops starting new files, every file before the failure has
-    // been read.
-    let abort = std::sync::atomic::AtomicBool::new(false);
-    let outcomes = crate::parallel::par_map((0..planned.len()).collect(), |seq| {
-        if abort.load(std::sync::atomic::Ordering::Relaxed) {
-            return None;
-        }
-        let p = &planned[seq];
-        let layout = &layouts[p.layout];
-        progress.start_file(&p.name, std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0));
-        let ctx = FileContext { layout, eras: &catalog.eras, gaiji: &gaiji, insurer_no: insurer, file_name: &p.name, file_seq: seq as u32 };
-        let started = std::time::Instant::now();
-        let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
-        match &res {
-            Ok(out) => tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
+    let inputs = hash_inputs(&planned, &layouts);
+    let load_id = load_id_for(&job.file.name, insurer, &inputs);
+    if let Some(done) = ledger.load(&load_id)?
+        && done.status == LoadStatus::Published
+    {
+        tracing::info!(load = %load_id, version = ?done.version, "these input files are already loaded; nothing to do");
+        return Ok(RunOutcome::AlreadyLoaded(AlreadyLoaded {
+            job: job.file.name.clone(),
+            insurer_no: insurer.to_string(),
+            load_id,
+            version: done.version,
+            finished_at: done.finished_at,
+        }));
+    }
+    let inputs_sha256 = inputs_fingerprint(&inputs);
+    ledger.begin_load(&NewLoad {
+        load_id: &load_id,
+        job: &job.file.name,
+        insurer_no: insurer,
+        inputs_sha256: &inputs_sha256,
+        base_version,
+        files: &inputs,
+    })?;
+    tracing::info!(load = %load_id, base_version = ?base_version, files = inputs.len(), "load started");
+    crate::fault::point("reading");
+    let result = (|| -> Result<LoadSummary, RunError> {
+        // Read, decode and map every file.
+        let mut files = Vec::new();
+        let mut set_rows: BTreeMap<String, Vec<crate::map::builder::SetRows>> = BTreeMap::new();
+        let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        let mut warnings: Vec<RecordBatch> = Vec::new();
+        let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
+        let mut keep: BTreeMap<String, crate::map::rowset::KeepPrevious> = BTreeMap::new();
+        // Files are independent until their rows are combined: read them on every core, then apply
+        // the outcomes in file order, so results do not depend on scheduling. Files are handed out in
+        // order, so when a failing load stops starting new files, every file before the failure has
+        // been read.
+        let abort = std::sync::atomic::AtomicBool::new(false);
+        let outcomes = crate::parallel::par_map((0..planned.len()).collect(), |seq| {
+            if abort.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            let p = &planned[seq];
+            let layout = &layouts[p.layout];
+            progress.start_file(&p.name, std::fs::metadata(&p.path).map(|m| m.len()).unwrap_or(0));
+            let ctx =
+                FileContext { layout, eras: &catalog.eras, gaiji: &gaiji, insurer_no: insurer, file_name: &p.name, file_seq: seq as u32 };
+            let started = std::time::Instant::now();
+            let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
+            match &res {
+                Ok(out) => tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
                 quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read"),
-            Err(_) if job.file.on_file_error == FileErrorPolicy::FailLoad => abort.store(true, std::sync::atomic::Ordering::Relaxed),
-            Err(_) => {}
-        }
-        Some(res)
-    });
-    for (seq, (p, res)) in planned.iter().zip(outcomes).enumerate() {
-        let layout = &layouts[p.layout];
-        // A failing load returns at its first error below, before any file it did not start.
-        let Some(res) = res else {
-            return Err(RunError::Internal(format!("{}: the file was not read", p.name)));
-        };
-        match res {
-            Ok(out) => {
-                // Record errors alone may already exceed the threshold: stop before validating.
-                check_threshold(job, &p.name, &out.stats)?;
-                for (o, rows) in layout.outputs.iter().zip(out.rows) {
-                    set_rows.entry(o.set.name.clone()).or_default().push(rows);
-                }
-                let keep = keep.entry(layout.primary_record_set.name.clone()).or_default();
-                keep.keys.extend(out.quarantined_keys);
-                keep.all |= out.unreadable_keys > 0;
-                quarantine.entry(layout.primary_record_set.name.clone()).or_default().push(out.quarantine);
-                warnings.push(out.warnings);
-                order_keys.push((out.order_key, p.name.clone(), seq as u32));
-                files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: out.stats, rejected: None });
+                Err(_) if job.file.on_file_error == FileErrorPolicy::FailLoad => abort.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(_) => {}
             }
-            Err(e) => match job.file.on_file_error {
-                FileErrorPolicy::FailLoad => return Err(RunError::File { file: p.name.clone(), source: e }),
-                FileErrorPolicy::SkipFile => {
-                    tracing::error!(file = %p.name, "file rejected and skipped: {e}");
-                    files.push(FileSummary {
-                        file: p.name.clone(),
-                        layout: layout.name.clone(),
-                        stats: FileStats::default(),
-                        rejected: Some(format!("{}: {e}", e.code())),
-                    });
+            Some(res)
+        });
+        for (seq, (p, res)) in planned.iter().zip(outcomes).enumerate() {
+            let layout = &layouts[p.layout];
+            // A failing load returns at its first error below, before any file it did not start.
+            let Some(res) = res else {
+                return Err(RunError::Internal(format!("{}: the file was not read", p.name)));
+            };
+            match res {
+                Ok(out) => {
+                    // Record errors alone may already exceed the threshold: stop before validating.
+                    check_threshold(job, &p.name, &out.stats)?;
+                    for (o, rows) in layout.outputs.iter().zip(out.rows) {
+                        set_rows.entry(o.set.name.clone()).or_default().push(rows);
+                    }
+                    let keep = keep.entry(layout.primary_record_set.name.clone()).or_default();
+                    keep.keys.extend(out.quarantined_keys);
+                    keep.all |= out.unreadable_keys > 0;
+                    quarantine.entry(layout.primary_record_set.name.clone()).or_default().push(out.quarantine);
+                    warnings.push(out.warnings);
+                    order_keys.push((out.order_key, p.name.clone(), seq as u32));
+                    files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: out.stats, rejected: None });
                 }
-            },
-        }
-    }
-    progress.finish();
-    if files.iter().all(|f| f.rejected.is_some()) {
-        let first = files.iter().find_map(|f| f.rejected.as_ref().map(|r| format!("{}: file rejected: {r}", f.file))).unwrap_or_default();
-        return Err(RunError::AllRejected { first });
-    }
-
-    // Validation, part 1: row rules over each file's rows, before later-wins.
-    let mut findings = apply_row_rules(&validator, &mut set_rows)?;
-
-    // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
-    order_keys.sort();
-    let mut rank = vec![0u32; planned.len()];
-    for (r, (_, _, seq)) in order_keys.iter().enumerate() {
-        rank[*seq as usize] = r as u32;
-    }
-    let previous: Option<Manifest> = store.latest(insurer)?;
-    let mut conflict_warnings = WarningBuilder::default();
-    // One row per key for every set, on every core, the largest first.
-    let mut work: Vec<(String, Vec<crate::map::builder::SetRows>)> = set_rows.into_iter().collect();
-    work.sort_by_key(|(_, parts)| std::cmp::Reverse(parts.iter().map(|p| p.order_date.len()).sum::<usize>()));
-    let loaded = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
-        let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
-        let rows = later_wins(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0))?;
-        Ok(Some((name, schema, rows)))
-    });
-    let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-
-    // Published snapshots are read where they are needed: incremental sets (and snapshot sets
-    // keeping quarantined keys) merge into them, and set rules read `published.*`/`snapshot.*`.
-    use crate::validate::engine::{PUBLISHED, SNAPSHOT};
-    let in_load: BTreeMap<String, bool> = loaded
-        .iter()
-        .map(|(name, _, _)| {
-            let incremental = set_modes.get(name).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
-            (name.clone(), incremental || keep_for(&keep, &set_modes, name).is_some())
-        })
-        .collect();
-    let mut tables = SetTables::default();
-    if let Some(m) = &previous {
-        for (name, entry) in &m.record_sets {
-            let needed = in_load.get(name).copied().unwrap_or(false) || validator.reads(PUBLISHED, name) || validator.reads(SNAPSHOT, name);
-            if let (true, Some(schema)) = (needed, catalog.schemas.get(name)) {
-                tables.published.insert(name.clone(), store.read_snapshot(schema, entry)?);
+                Err(e) => match job.file.on_file_error {
+                    FileErrorPolicy::FailLoad => return Err(RunError::File { file: p.name.clone(), source: e }),
+                    FileErrorPolicy::SkipFile => {
+                        tracing::error!(file = %p.name, "file rejected and skipped: {e}");
+                        files.push(FileSummary {
+                            file: p.name.clone(),
+                            layout: layout.name.clone(),
+                            stats: FileStats::default(),
+                            rejected: Some(format!("{}: {e}", e.code())),
+                        });
+                    }
+                },
             }
         }
-    }
-    let mut conflicts = BTreeMap::new();
-    for (name, schema, rows) in loaded {
-        if validator.reads(SNAPSHOT, &name) {
+        progress.finish();
+        // What was read must be what was hashed when the load was recorded.
+        for (f, before) in files.iter().zip(&inputs) {
+            if f.rejected.is_none() && !f.stats.sha256.is_empty() && f.stats.sha256 != before.sha256 {
+                return Err(RunError::InputChanged { file: f.file.clone(), before: before.sha256.clone(), after: f.stats.sha256.clone() });
+            }
+        }
+        if files.iter().all(|f| f.rejected.is_some()) {
+            let first =
+                files.iter().find_map(|f| f.rejected.as_ref().map(|r| format!("{}: file rejected: {r}", f.file))).unwrap_or_default();
+            return Err(RunError::AllRejected { first });
+        }
+
+        // Validation, part 1: row rules over each file's rows, before later-wins.
+        let mut findings = apply_row_rules(&validator, &mut set_rows)?;
+
+        // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
+        order_keys.sort();
+        let mut rank = vec![0u32; planned.len()];
+        for (r, (_, _, seq)) in order_keys.iter().enumerate() {
+            rank[*seq as usize] = r as u32;
+        }
+        // The base is the last published version (the ledger's), not merely the latest on disk.
+        let previous: Option<Manifest> = base.clone();
+        let mut conflict_warnings = WarningBuilder::default();
+        // One row per key for every set, on every core, the largest first.
+        let mut work: Vec<(String, Vec<crate::map::builder::SetRows>)> = set_rows.into_iter().collect();
+        work.sort_by_key(|(_, parts)| std::cmp::Reverse(parts.iter().map(|p| p.order_date.len()).sum::<usize>()));
+        let loaded = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
+            let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
+            let rows = later_wins(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0))?;
+            Ok(Some((name, schema, rows)))
+        });
+        let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+
+        // Published snapshots are read where they are needed: incremental sets (and snapshot sets
+        // keeping quarantined keys) merge into them, and set rules read `published.*`/`snapshot.*`.
+        use crate::validate::engine::{PUBLISHED, SNAPSHOT};
+        let in_load: BTreeMap<String, bool> = loaded
+            .iter()
+            .map(|(name, _, _)| {
+                let incremental = set_modes.get(name).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
+                (name.clone(), incremental || keep_for(&keep, &set_modes, name).is_some())
+            })
+            .collect();
+        let mut tables = SetTables::default();
+        if let Some(m) = &previous {
+            for (name, entry) in &m.record_sets {
+                let needed =
+                    in_load.get(name).copied().unwrap_or(false) || validator.reads(PUBLISHED, name) || validator.reads(SNAPSHOT, name);
+                if let (true, Some(schema)) = (needed, catalog.schemas.get(name)) {
+                    tables.published.insert(name.clone(), store.read_snapshot(schema, entry)?);
+                }
+            }
+        }
+        let mut conflicts = BTreeMap::new();
+        for (name, schema, rows) in loaded {
+            if validator.reads(SNAPSHOT, &name) {
+                let keep_previous = keep_for(&keep, &set_modes, &name);
+                let prev = previous_for(&tables, &set_modes, &name, keep_previous);
+                tables.snapshot.insert(name.clone(), merge_previous(&schema, &rows.batch, prev, keep_previous)?.0);
+            }
+            tables.load.insert(name.clone(), rows.batch);
+            conflicts.insert(name, rows.conflicts);
+        }
+        for (name, batch) in &tables.published {
+            if !tables.snapshot.contains_key(name) && validator.reads(SNAPSHOT, name) {
+                tables.snapshot.insert(name.clone(), batch.clone());
+            }
+        }
+        let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
+        // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
+        findings.extend(apply_set_rules(&validator, &mut tables)?);
+        let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
+        for f in &files {
+            check_threshold(job, &f.file, &f.stats)?;
+        }
+        for (set, batch) in validation.quarantine {
+            quarantine.entry(set).or_default().push(batch);
+        }
+        warnings.push(validation.warnings);
+
+        let mut sets_out = Vec::new();
+        let mut summaries = Vec::new();
+        let load_sets: Vec<String> = tables.load.keys().cloned().collect();
+        for name in load_sets {
+            let (Some(schema), Some(rows)) = (catalog.schemas.get(&name).cloned(), tables.load.get(&name)) else { continue };
+            let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
             let keep_previous = keep_for(&keep, &set_modes, &name);
             let prev = previous_for(&tables, &set_modes, &name, keep_previous);
-            tables.snapshot.insert(name.clone(), merge_previous(&schema, &rows.batch, prev, keep_previous)?.0);
-        }
-        tables.load.insert(name.clone(), rows.batch);
-        conflicts.insert(name, rows.conflicts);
-    }
-    for (name, batch) in &tables.published {
-        if !tables.snapshot.contains_key(name) && validator.reads(SNAPSHOT, name) {
-            tables.snapshot.insert(name.clone(), batch.clone());
-        }
-    }
-    let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
-    // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
-    findings.extend(apply_set_rules(&validator, &mut tables)?);
-    let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
-    for f in &files {
-        check_threshold(job, &f.file, &f.stats)?;
-    }
-    for (set, batch) in validation.quarantine {
-        quarantine.entry(set).or_default().push(batch);
-    }
-    warnings.push(validation.warnings);
-
-    let mut sets_out = Vec::new();
-    let mut summaries = Vec::new();
-    let load_sets: Vec<String> = tables.load.keys().cloned().collect();
-    for name in load_sets {
-        let (Some(schema), Some(rows)) = (catalog.schemas.get(&name).cloned(), tables.load.get(&name)) else { continue };
-        let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
-        let keep_previous = keep_for(&keep, &set_modes, &name);
-        let prev = previous_for(&tables, &set_modes, &name, keep_previous);
-        let had_previous = prev.is_some();
-        // The snapshot built for the set rules stands when they withheld none of this set's rows.
-        let unchanged = rows_before.get(&name) == Some(&rows.num_rows());
-        let (batch, kept_previous) = match tables.snapshot.get(&name) {
-            Some(snap) if unchanged && keep_previous.is_none() => (snap.clone(), 0),
-            _ => merge_previous(&schema, rows, prev, keep_previous)?,
-        };
-        let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
-        if deletes_suppressed {
-            tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");
-        }
-        let set_conflicts = conflicts.remove(&name).unwrap_or_default();
-        for c in &set_conflicts {
-            let msg = format!(
-                "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",
-                c.earlier.0, c.earlier.1, c.later.0, c.later.1, name, c.later.0, c.later.1
-            );
-            tracing::warn!(record_set = %name, "{msg}");
-            conflict_warnings.push(WarningEntry {
-                file: &c.later.0,
-                record_no: c.later.1 as u64,
-                record_set: Some(&name),
-                kind: "key_conflict",
-                field: None,
-                rule_id: None,
-                message: &msg,
+            let had_previous = prev.is_some();
+            // The snapshot built for the set rules stands when they withheld none of this set's rows.
+            let unchanged = rows_before.get(&name) == Some(&rows.num_rows());
+            let (batch, kept_previous) = match tables.snapshot.get(&name) {
+                Some(snap) if unchanged && keep_previous.is_none() => (snap.clone(), 0),
+                _ => merge_previous(&schema, rows, prev, keep_previous)?,
+            };
+            let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
+            if deletes_suppressed {
+                tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");
+            }
+            let set_conflicts = conflicts.remove(&name).unwrap_or_default();
+            for c in &set_conflicts {
+                let msg = format!(
+                    "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",
+                    c.earlier.0, c.earlier.1, c.later.0, c.later.1, name, c.later.0, c.later.1
+                );
+                tracing::warn!(record_set = %name, "{msg}");
+                conflict_warnings.push(WarningEntry {
+                    file: &c.later.0,
+                    record_no: c.later.1 as u64,
+                    record_set: Some(&name),
+                    kind: "key_conflict",
+                    field: None,
+                    rule_id: None,
+                    message: &msg,
+                });
+            }
+            summaries.push(SetSummary {
+                record_set: name.clone(),
+                mode,
+                load_rows: rows.num_rows() as u64,
+                snapshot_rows: batch.num_rows() as u64,
+                key_conflicts: set_conflicts.len() as u64,
+                quarantined_rows: validation.withheld.get(&name).copied().unwrap_or(0),
+                kept_for_quarantined: if mode == ModeName::Snapshot { kept_previous as u64 } else { 0 },
+                deletes_suppressed,
+                changes: ChangeCounts::default(),
             });
+            sets_out.push((schema, batch));
         }
-        summaries.push(SetSummary {
-            record_set: name.clone(),
-            mode,
-            load_rows: rows.num_rows() as u64,
-            snapshot_rows: batch.num_rows() as u64,
-            key_conflicts: set_conflicts.len() as u64,
-            quarantined_rows: validation.withheld.get(&name).copied().unwrap_or(0),
-            kept_for_quarantined: if mode == ModeName::Snapshot { kept_previous as u64 } else { 0 },
-            deletes_suppressed,
-        });
-        sets_out.push((schema, batch));
+        warnings.push(conflict_warnings.finish()?);
+        let warnings = arrow::compute::concat_batches(&warning_schema(), &warnings)?;
+        let quarantine = quarantine
+            .into_iter()
+            .map(|(k, v)| Ok((k, arrow::compute::concat_batches(&quarantine_schema(), &v)?)))
+            .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
+        // Rejected files are recorded too (with their reason and no counts), so the store tells an
+        // auditor what was left out of the load.
+        let input_entries = files
+            .iter()
+            .map(|f| InputEntry {
+                rejected: f.rejected.clone(),
+                file: f.file.clone(),
+                layout: f.layout.clone(),
+                bytes: f.stats.bytes,
+                sha256: f.stats.sha256.clone(),
+                read: f.stats.read,
+                accepted: f.stats.accepted,
+                quarantined: f.stats.quarantined,
+                warnings: f.stats.warnings,
+            })
+            .collect();
+        // The ledger learns the version and the counts before the store is written.
+        let version = base_version.map_or(1, |v| v + 1);
+        ledger.set_storing(&load_id, version, &file_records(&files), &set_records(&summaries))?;
+        crate::fault::point("storing");
+        let manifest = store.commit(LoadOutput {
+            insurer_no: insurer,
+            load_id: &load_id,
+            parent_version: base_version,
+            sets: sets_out.iter().map(|(s, b)| (s.as_ref(), b.clone())).collect(),
+            quarantine,
+            warnings: Some(warnings),
+            inputs: input_entries,
+            load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
+        })?;
+        drop(sets_out);
+        crate::fault::point("committed");
+        ledger.record_version(&version_record(&store, &manifest, None)?)?;
+        crate::fault::point("stored");
+        let exit_code = exit_code_of(&files);
+        let changes = complete(&ledger, &store, &catalog.schemas, &load_id, base.as_ref(), &manifest, exit_code)?;
+        for s in summaries.iter_mut() {
+            if let Some(c) = changes.get(&s.record_set) {
+                s.changes = *c;
+            }
+        }
+        Ok(LoadSummary {
+            job: job.file.name.clone(),
+            insurer_no: insurer.to_string(),
+            load_id: load_id.clone(),
+            version: manifest.version,
+            base_version,
+            store: store.root().to_path_buf(),
+            files,
+            record_sets: summaries,
+        })
+    })();
+    match result {
+        Ok(summary) => Ok(RunOutcome::Loaded(summary)),
+        Err(e) => {
+            if let Err(le) = record_failure(&ledger, &store, insurer, &load_id, &e) {
+                tracing::error!(load = %load_id, "recording the failure in the ledger: {le}");
+            }
+            Err(e)
+        }
     }
-    warnings.push(conflict_warnings.finish()?);
-    let warnings = arrow::compute::concat_batches(&warning_schema(), &warnings)?;
-    let quarantine = quarantine
-        .into_iter()
-        .map(|(k, v)| Ok((k, arrow::compute::concat_batches(&quarantine_schema(), &v)?)))
-        .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
-    let load_id = new_load_id();
-    // Rejected files are recorded too (with their reason and no counts), so the store tells an
-    // auditor what was left out of the load.
-    let inputs = files
+}
+
+/// 3 when records were quarantined or files skipped, else 0 (SPEC §11).
+fn exit_code_of(files: &[FileSummary]) -> i32 {
+    if files.iter().any(|f| f.stats.quarantined > 0 || f.rejected.is_some()) { 3 } else { 0 }
+}
+
+/// Size and SHA-256 of every input, on every core, before anything is read: they name the load.
+/// A file that cannot be read gets an empty hash here; reading it then reports the error.
+fn hash_inputs(planned: &[Planned], layouts: &[Layout]) -> Vec<NewFile> {
+    crate::parallel::par_map(planned.iter().collect(), |p| {
+        let (bytes, sha256) = sha256_file(&p.path).unwrap_or((0, String::new()));
+        NewFile { path: p.path.display().to_string(), file_name: p.name.clone(), layout: layouts[p.layout].name.clone(), bytes, sha256 }
+    })
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+/// SHA-256 over the inputs' SHA-256, sorted: the same files give the same fingerprint whatever
+/// their names or order.
+fn inputs_fingerprint(inputs: &[NewFile]) -> String {
+    use sha2::Digest;
+    let mut hashes: Vec<&str> = inputs.iter().map(|f| f.sha256.as_str()).collect();
+    hashes.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for x in hashes {
+        h.update(x.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// The load id: `<insurer>-<16 hex digits>` of SHA-256 over the job name, the insurer and the
+/// inputs' fingerprint. The same inputs for the same job give the same id, so a rerun finds its
+/// load (done: nothing to do; failed or interrupted: a new attempt of the same load).
+pub fn load_id_for(job: &str, insurer: &str, inputs: &[NewFile]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in ["kiban-load-v1", job, insurer, &inputs_fingerprint(inputs)] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{insurer}-{}", &hex::encode(h.finalize())[..16])
+}
+
+fn file_records(files: &[FileSummary]) -> Vec<FileRecord> {
+    files
         .iter()
-        .map(|f| InputEntry {
-            rejected: f.rejected.clone(),
-            file: f.file.clone(),
+        .enumerate()
+        .map(|(i, f)| FileRecord {
+            seq: i as u64 + 1,
+            path: String::new(),
+            file_name: f.file.clone(),
             layout: f.layout.clone(),
             bytes: f.stats.bytes,
             sha256: f.stats.sha256.clone(),
-            read: f.stats.read,
-            accepted: f.stats.accepted,
-            quarantined: f.stats.quarantined,
-            warnings: f.stats.warnings,
+            records_read: Some(f.stats.read),
+            accepted: Some(f.stats.accepted),
+            quarantined: Some(f.stats.quarantined),
+            warnings: Some(f.stats.warnings),
+            rejected: f.rejected.clone(),
         })
-        .collect();
-    let manifest = store.commit(LoadOutput {
-        insurer_no: insurer,
-        load_id: &load_id,
-        sets: sets_out.iter().map(|(s, b)| (s.as_ref(), b.clone())).collect(),
-        quarantine,
-        warnings: Some(warnings),
-        inputs,
-        load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
-    })?;
-    Ok(LoadSummary {
-        job: job.file.name.clone(),
-        insurer_no: insurer.to_string(),
-        load_id,
-        version: manifest.version,
-        store: store.root().to_path_buf(),
-        files,
-        record_sets: summaries,
+        .collect()
+}
+
+fn set_records(sets: &[SetSummary]) -> Vec<SetRecord> {
+    sets.iter()
+        .map(|s| SetRecord {
+            record_set: s.record_set.clone(),
+            mode: match s.mode {
+                ModeName::Snapshot => "snapshot".into(),
+                ModeName::Incremental => "incremental".into(),
+            },
+            load_rows: s.load_rows,
+            snapshot_rows: s.snapshot_rows,
+            quarantined_rows: s.quarantined_rows,
+            key_conflicts: s.key_conflicts,
+            deletes_suppressed: s.deletes_suppressed,
+            inserts: None,
+            updates: None,
+            deletes: None,
+        })
+        .collect()
+}
+
+/// What the ledger records of a committed version: its manifest's path and SHA-256.
+fn version_record(store: &Store, m: &Manifest, published_at: Option<String>) -> Result<VersionRecord, RunError> {
+    let path = store.manifest_path(&m.insurer_no, m.version);
+    let (_, sha) = sha256_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    let rel = path.strip_prefix(store.root()).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+    Ok(VersionRecord {
+        insurer_no: m.insurer_no.clone(),
+        version: m.version,
+        load_id: m.load_id.clone(),
+        parent_version: m.parent_version,
+        manifest_path: rel,
+        manifest_sha256: sha,
+        committed_at: m.created_at.clone(),
+        published_at,
     })
+}
+
+/// From `stored` to `published`: the diff against the base, written to `_changes`, then the
+/// delivery. Without a platform endpoint (SPEC §9 comes with `publish/`), delivering means the
+/// changes are in the store, and the version becomes the base of the next load at once.
+fn complete(
+    ledger: &Ledger,
+    store: &Store,
+    schemas: &crate::schema::SchemaRegistry,
+    load_id: &str,
+    base: Option<&Manifest>,
+    manifest: &Manifest,
+    exit_code: i32,
+) -> Result<BTreeMap<String, ChangeCounts>, RunError> {
+    let base_shown = base.map_or("nothing".to_string(), |b| format!("version {}", b.version));
+    ledger.set_status(load_id, LoadStatus::Diffing, &format!("diffing version {} against {base_shown}", manifest.version))?;
+    let started = std::time::Instant::now();
+    let written = crate::diff::write_changes(store, schemas, base, manifest)?;
+    crate::fault::point("changes-written");
+    let mut changes = BTreeMap::new();
+    for (set, c, _) in &written {
+        ledger.record_changes(load_id, set, c.inserts, c.updates, c.deletes)?;
+        tracing::info!(record_set = %set, inserts = c.inserts, updates = c.updates, deletes = c.deletes, "changes");
+        changes.insert(set.clone(), *c);
+    }
+    let total: u64 = changes.values().map(ChangeCounts::total).sum();
+    ledger.set_status(
+        load_id,
+        LoadStatus::Diffed,
+        &format!("{total} changes in {} record sets ({:.2} s)", changes.len(), started.elapsed().as_secs_f64()),
+    )?;
+    crate::fault::point("diffed");
+    ledger.mark_published(
+        load_id,
+        &manifest.insurer_no,
+        manifest.version,
+        exit_code,
+        "changes written to the store's _changes; this job names no platform to send them to",
+    )?;
+    Ok(changes)
+}
+
+/// Brings the ledger and the store of an insurer into agreement before a load: versions made
+/// before the store had a ledger are adopted, interrupted loads are finished or rolled back, and
+/// the last published version must be on disk whole. Returns its manifest: the new load's base.
+fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistry, insurer: &str) -> Result<Option<Manifest>, RunError> {
+    let inconsistent = |reason: String| RunError::Inconsistent { store: store.root().display().to_string(), reason };
+    let on_disk = store.versions(insurer)?;
+    if ledger.versions(insurer)?.is_empty() && !on_disk.is_empty() && ledger.pending(insurer)?.is_empty() {
+        let mut adopted = Vec::new();
+        for &v in &on_disk {
+            let m = store.manifest(insurer, v)?;
+            let created = m.created_at.clone();
+            adopted.push(version_record(store, &m, Some(created))?);
+        }
+        ledger.adopt_versions(&adopted)?;
+        tracing::info!(insurer = %insurer, versions = adopted.len(), "adopted the store's versions, written before it had a ledger, as published");
+    }
+    for l in ledger.pending(insurer)? {
+        resume(ledger, store, schemas, &l)?;
+    }
+    let published = ledger.published_version(insurer)?;
+    let latest = store.versions(insurer)?.last().copied();
+    let Some(p) = published else {
+        return match latest {
+            Some(v) => Err(inconsistent(format!(
+                "holds version {v} of insurer {insurer}, which the ledger {} does not know (was it written with another ledger?)",
+                ledger.location()
+            ))),
+            None => Ok(None),
+        };
+    };
+    let path = store.manifest_path(insurer, p.version);
+    if !path.exists() {
+        return Err(StoreError::Missing { path, version: p.version }.into());
+    }
+    let (_, sha) = sha256_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    if sha != p.manifest_sha256 {
+        return Err(inconsistent(format!(
+            "the manifest of version {} changed after the ledger recorded it ({})",
+            p.version,
+            path.display()
+        )));
+    }
+    if let Some(v) = latest.filter(|&v| v > p.version) {
+        return Err(inconsistent(format!(
+            "holds version {v} of insurer {insurer} above the last published version {}, and no load in the ledger accounts for it",
+            p.version
+        )));
+    }
+    let m = store.manifest(insurer, p.version)?;
+    for e in m.record_sets.values() {
+        for f in &e.files {
+            let path = store.root().join(&f.path);
+            if !path.exists() {
+                return Err(StoreError::Missing { path, version: e.version }.into());
+            }
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Finishes or rolls back a load that an earlier run left between states (see `ledger`).
+fn resume(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistry, l: &LoadRecord) -> Result<(), RunError> {
+    let insurer = l.insurer_no.as_str();
+    let who = format!("pid {} on {}", l.pid, l.host);
+    let base_version = l.base_version.unwrap_or(0);
+    let stored = match (l.status, l.version) {
+        (LoadStatus::Reading, _) | (LoadStatus::Storing, None) => false,
+        (LoadStatus::Storing, Some(v)) => {
+            let committed = store.manifest_path(insurer, v).exists() && store.manifest(insurer, v).is_ok_and(|m| m.load_id == l.load_id);
+            if committed {
+                let m = store.manifest(insurer, v)?;
+                ledger.record_version(&version_record(store, &m, None)?)?;
+            }
+            committed
+        }
+        _ => true,
+    };
+    if !stored {
+        store.roll_back_above(insurer, base_version)?;
+        let msg = format!("interrupted while {} ({who}); nothing of it was stored: rolled back", l.status);
+        tracing::warn!(load = %l.load_id, "{msg}");
+        ledger.finish(&l.load_id, LoadStatus::RolledBack, None, &msg)?;
+        return Ok(());
+    }
+    let Some(version) = l.version else {
+        return Err(RunError::Internal(format!("load {} is {} without a version", l.load_id, l.status)));
+    };
+    tracing::warn!(load = %l.load_id, version, "finishing a load that was interrupted while {} ({who})", l.status);
+    let manifest = store.manifest(insurer, version)?;
+    let base = match l.base_version {
+        Some(b) => Some(store.manifest(insurer, b)?),
+        None => None,
+    };
+    let files = ledger.files(&l.load_id)?;
+    let exit_code = if files.iter().any(|f| f.quarantined.unwrap_or(0) > 0 || f.rejected.is_some()) { 3 } else { 0 };
+    complete(ledger, store, schemas, &l.load_id, base.as_ref(), &manifest, exit_code)?;
+    Ok(())
+}
+
+/// A load that failed: `failed` in the ledger, unless the store already holds its version, in
+/// which case the next run finishes it.
+fn record_failure(ledger: &Ledger, store: &Store, insurer: &str, load_id: &str, e: &RunError) -> Result<(), RunError> {
+    let Some(l) = ledger.load(load_id)? else { return Ok(()) };
+    let committed = l.version.is_some_and(|v| store.manifest(insurer, v).is_ok_and(|m| m.load_id == load_id));
+    if committed || !matches!(l.status, LoadStatus::Reading | LoadStatus::Storing) {
+        tracing::warn!(load = %load_id, status = %l.status, "the load's version is stored; the next run of the job finishes it");
+        return Ok(());
+    }
+    if l.status == LoadStatus::Storing {
+        store.roll_back_above(insurer, l.base_version.unwrap_or(0))?;
+    }
+    ledger.finish(load_id, LoadStatus::Failed, Some(e.exit_code()), &e.to_string())?;
+    Ok(())
 }
 
 /// The job's `max_quarantined_ratio`, per file: over it, the load is aborted (exit 1).

@@ -5,6 +5,7 @@
 //!  <store>/_manifests/<insurer>/<v>.json ─► the files of every version
 //!      ├─► <set>            current version of each insurer (latest manifest)
 //!      ├─► <set>_versions   every version, with a `version` column
+//!      ├─► <set>_changes    each version's change rows (`_changes`, SPEC §8), with `version`
 //!      ├─► quarantine, warnings          every load, with insurer_no, version, load_id
 //!      └─► loads, load_files, load_record_sets   the manifests themselves
 //!  catalog ─► rules, rule_hits (view), code_tables
@@ -109,11 +110,18 @@ pub async fn session(store_root: &Path) -> Result<SessionContext, QueryError> {
     // Record sets: current and every version.
     for (name, schema) in &catalog.schemas.sets {
         let file_schema = relaxed(&schema.arrow);
+        let change_schema = crate::diff::change_schema(schema);
         let mut current = Vec::new();
         let mut versions = Vec::new();
+        let mut changes = Vec::new();
         for ms in all.values() {
             for (i, m) in ms.iter().enumerate() {
                 let Some(entry) = m.record_sets.get(name) else { continue };
+                let part = store.changes_dir(name, &m.insurer_no, m.version).join("part-0.parquet");
+                if entry.version == m.version && part.exists() {
+                    let df = read_files(&ctx, vec![part.to_string_lossy().to_string()], &change_schema).await?;
+                    changes.push(df.with_column("version", lit(m.version as i64))?);
+                }
                 if entry.files.is_empty() {
                     continue;
                 }
@@ -128,6 +136,14 @@ pub async fn session(store_root: &Path) -> Result<SessionContext, QueryError> {
             Some(df) => ctx.register_table(name.as_str(), df.into_view())?,
             None => {
                 register_empty(&ctx, name, file_schema.clone())?;
+                None
+            }
+        };
+        let cname = format!("{name}_changes");
+        match union_all(changes)? {
+            Some(df) => ctx.register_table(cname.as_str(), df.into_view())?,
+            None => {
+                register_empty(&ctx, &cname, with_extra(&change_schema, &[("version", DataType::Int64)]))?;
                 None
             }
         };

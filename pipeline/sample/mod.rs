@@ -39,6 +39,9 @@
 //!   or application; 14 is born 大正元年7月30日 (2010730); 15 is a 第1号 with 資格取得年月日
 //!   平成元年1月8日 (4010108), before 介護保険 began (2000-04-01).
 
+/// Synthetic store versions (benchmarks and scale tests of the diff).
+pub mod store;
+
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,9 @@
 //!  <store>/<record_set>/insurer_no=<n>/version=<v>/part-0.parquet     snapshots
 //!  <store>/_quarantine/<record_set>/insurer_no=<n>/load=<id>/part-0.parquet
 //!  <store>/_warnings/insurer_no=<n>/load=<id>/part-0.parquet
+//!  <store>/_changes/<record_set>/insurer_no=<n>/version=<v>/part-0.parquet   (written by `diff`)
 //!  <store>/_manifests/<insurer_no>/<v>.json                            the commit point
+//!  <store>/_locks/<insurer_no>.lock                                    one run per insurer
 //! ```
 //!
 //! A version is an insurer's whole state after a load. Each record set the load wrote gets a
@@ -39,6 +41,10 @@ pub enum StoreError {
     Missing { path: PathBuf, version: u64 },
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("store {path}: another run holds the lock of insurer {insurer} ({holder}); it fails at once instead of waiting")]
+    Locked { path: PathBuf, insurer: String, holder: String },
+    #[error("store {path}: expected version {expected:?} to be the latest of insurer {insurer}, found {found:?}")]
+    Moved { path: PathBuf, insurer: String, expected: Option<u64>, found: Option<u64> },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -105,10 +111,59 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// Held while a run works on an insurer; dropping it (or the process ending) releases it.
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "this host".into())
+}
+
+/// A Parquet file being streamed into the store (see [`Store::part_writer`]).
+pub struct PartWriter<'a> {
+    store: &'a Store,
+    final_dir: PathBuf,
+    parent: PathBuf,
+    tmp: PathBuf,
+    file_path: PathBuf,
+    writer: ArrowWriter<HashingWriter<std::io::BufWriter<std::fs::File>>>,
+    rows: u64,
+}
+
+impl PartWriter<'_> {
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(|source| StoreError::Parquet { path: self.file_path.clone(), source })
+    }
+
+    /// Closes the file, fsyncs it and renames its directory into place.
+    pub fn finish(self) -> Result<StoredFile, StoreError> {
+        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        let mut hashed = self.writer.into_inner().map_err(pq)?;
+        hashed.flush().map_err(io(&self.file_path))?;
+        let (bytes, sha256) = (hashed.bytes, hex::encode(sha2::Digest::finalize(hashed.hasher)));
+        let file = hashed.inner.into_inner().map_err(|e| StoreError::Io { path: self.file_path.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(io(&self.file_path))?;
+        drop(file);
+        fsync_dir(&self.tmp)?;
+        if self.final_dir.exists() {
+            std::fs::remove_dir_all(&self.final_dir).map_err(io(&self.final_dir))?;
+        }
+        std::fs::rename(&self.tmp, &self.final_dir).map_err(io(&self.final_dir))?;
+        fsync_dir(&self.parent)?;
+        let final_file = self.final_dir.join("part-0.parquet");
+        let rel = final_file.strip_prefix(&self.store.root).unwrap_or(&final_file).to_string_lossy().replace('\\', "/");
+        Ok(StoredFile { path: rel, rows: self.rows, bytes, sha256 })
+    }
+}
+
 /// What a load hands to the store.
 pub struct LoadOutput<'a> {
     pub insurer_no: &'a str,
     pub load_id: &'a str,
+    /// The version this load builds on: the commit fails when the store's latest is another.
+    pub parent_version: Option<u64>,
     pub sets: Vec<(&'a RecordSetSchema, RecordBatch)>,
     /// Quarantined records per record set.
     pub quarantine: Vec<(String, RecordBatch)>,
@@ -154,6 +209,52 @@ impl Store {
 
     fn manifest_dir(&self, insurer: &str) -> PathBuf {
         self.root.join("_manifests").join(insurer)
+    }
+
+    /// The manifest file of a version (it exists exactly when the version does).
+    pub fn manifest_path(&self, insurer: &str, version: u64) -> PathBuf {
+        self.manifest_dir(insurer).join(format!("{version}.json"))
+    }
+
+    /// Where the changes of a version of a record set go (SPEC §7).
+    pub fn changes_dir(&self, record_set: &str, insurer: &str, version: u64) -> PathBuf {
+        self.root.join("_changes").join(record_set).join(format!("insurer_no={insurer}")).join(format!("version={version}"))
+    }
+
+    /// Takes the insurer's lock, without waiting: one run per insurer and store at a time. The
+    /// lock is the operating system's lock on an open file, so a killed run cannot leave it
+    /// stuck; the file's text only tells who holds it.
+    pub fn lock(&self, insurer: &str, holder: &str) -> Result<StoreLock, StoreError> {
+        let dir = self.root.join("_locks");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{insurer}.lock"));
+        let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                let holder = if holder.is_empty() { "a run that is starting".to_string() } else { holder };
+                return Err(StoreError::Locked { path, insurer: insurer.to_string(), holder });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Io { path, source: e }),
+        }
+        let text = format!(
+            "{holder}, pid {} on {}, since {}\n",
+            std::process::id(),
+            host(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        file.set_len(0).and_then(|_| file.write_all(text.as_bytes())).and_then(|_| file.flush()).map_err(io(&path))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Removes what an interrupted commit above `version` left (a rollback).
+    pub fn roll_back_above(&self, insurer: &str, version: u64) -> Result<(), StoreError> {
+        let path = self.manifest_path(insurer, version + 1);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+        self.sweep(insurer, version)
     }
 
     /// Versions with a manifest, ascending.
@@ -217,7 +318,8 @@ impl Store {
     /// temporary names.
     fn sweep(&self, insurer: &str, latest: u64) -> Result<(), StoreError> {
         let Ok(sets) = std::fs::read_dir(&self.root) else { return Ok(()) };
-        for set in sets.flatten() {
+        let changes = std::fs::read_dir(self.root.join("_changes")).into_iter().flatten();
+        for set in sets.flatten().chain(changes.flatten()) {
             let dir = set.path().join(format!("insurer_no={insurer}"));
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
@@ -235,6 +337,25 @@ impl Store {
 
     /// Writes `batch` as one Parquet file in a new directory `final_dir`, atomically.
     fn write_dir(&self, final_dir: &Path, batch: &RecordBatch, sorting: Option<Vec<SortingColumn>>) -> Result<StoredFile, StoreError> {
+        let mut w = self.part_writer(final_dir, batch.schema(), sorting)?;
+        let step = 64 * 1024;
+        let mut off = 0;
+        while off < batch.num_rows() {
+            let len = step.min(batch.num_rows() - off);
+            w.write(&batch.slice(off, len))?;
+            off += len;
+        }
+        w.finish()
+    }
+
+    /// A Parquet file `part-0.parquet` that appears in the new directory `final_dir` only when
+    /// `finish` has written, fsynced and renamed it: batches can be streamed into it.
+    pub fn part_writer(
+        &self,
+        final_dir: &Path,
+        schema: arrow::datatypes::SchemaRef,
+        sorting: Option<Vec<SortingColumn>>,
+    ) -> Result<PartWriter<'_>, StoreError> {
         let parent = final_dir.parent().unwrap_or(&self.root).to_path_buf();
         std::fs::create_dir_all(&parent).map_err(io(&parent))?;
         let name = final_dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -253,36 +374,23 @@ impl Store {
             .set_sorting_columns(sorting)
             .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let pq = |source| StoreError::Parquet { path: file_path.clone(), source };
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
-        let step = 64 * 1024;
-        let mut off = 0;
-        while off < batch.num_rows() {
-            let len = step.min(batch.num_rows() - off);
-            w.write(&batch.slice(off, len)).map_err(pq)?;
-            off += len;
-        }
-        let mut hashed = w.into_inner().map_err(pq)?;
-        hashed.flush().map_err(io(&file_path))?;
-        let (bytes, sha256) = (hashed.bytes, hex::encode(sha2::Digest::finalize(hashed.hasher)));
-        let file = hashed.inner.into_inner().map_err(|e| StoreError::Io { path: file_path.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io(&file_path))?;
-        drop(file);
-        fsync_dir(&tmp)?;
-        if final_dir.exists() {
-            std::fs::remove_dir_all(final_dir).map_err(io(final_dir))?;
-        }
-        std::fs::rename(&tmp, final_dir).map_err(io(final_dir))?;
-        fsync_dir(&parent)?;
-        let final_file = final_dir.join("part-0.parquet");
-        let rel = final_file.strip_prefix(&self.root).unwrap_or(&final_file).to_string_lossy().replace('\\', "/");
-        Ok(StoredFile { path: rel, rows: batch.num_rows() as u64, bytes, sha256 })
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| StoreError::Parquet { path: file_path.clone(), source })?;
+        Ok(PartWriter { store: self, final_dir: final_dir.to_path_buf(), parent, tmp, file_path, writer, rows: 0 })
     }
 
     /// Commits a load as the next version of its insurer.
     pub fn commit(&self, out: LoadOutput<'_>) -> Result<Manifest, StoreError> {
         let previous = self.latest(out.insurer_no)?;
         let parent_version = previous.as_ref().map(|m| m.version);
+        if parent_version != out.parent_version {
+            return Err(StoreError::Moved {
+                path: self.root.clone(),
+                insurer: out.insurer_no.to_string(),
+                expected: out.parent_version,
+                found: parent_version,
+            });
+        }
         let version = parent_version.map_or(1, |v| v + 1);
         self.sweep(out.insurer_no, parent_version.unwrap_or(0))?;
         let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
@@ -334,6 +442,7 @@ impl Store {
             let dir = self.root.join("_warnings").join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
             warnings.push(self.write_dir(&dir, w, None)?);
         }
+        crate::fault::point("store-sets");
         let manifest = Manifest {
             format: 1,
             insurer_no: out.insurer_no.to_string(),
@@ -346,10 +455,17 @@ impl Store {
             quarantine,
             warnings,
         };
-        let dir = self.manifest_dir(out.insurer_no);
+        self.write_manifest(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// Writes a version's manifest atomically: the commit point of the version.
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let version = manifest.version;
+        let dir = self.manifest_dir(&manifest.insurer_no);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let tmp = dir.join(format!(".{version}.json.tmp"));
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Manifest { path: tmp.clone(), reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(manifest).map_err(|e| StoreError::Manifest { path: tmp.clone(), reason: e.to_string() })?;
         {
             let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
             f.write_all(&json).map_err(io(&tmp))?;
@@ -358,6 +474,6 @@ impl Store {
         let final_path = dir.join(format!("{version}.json"));
         std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
         fsync_dir(&dir)?;
-        Ok(manifest)
+        Ok(())
     }
 }

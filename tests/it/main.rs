@@ -2,9 +2,12 @@
 mod bad_input;
 mod fixtures;
 mod golden;
+mod ledger;
+mod pg;
 mod report;
 mod robustness;
 mod rules;
 mod run;
 mod sample;
+mod schedule;
 mod validation;

@@ -1,0 +1,763 @@
+//! The diff (SPEC §8): what changed between two snapshots of a record set, by key.
+//!
+//! ```text
+//!  old snapshot (Parquet, sorted by key) ─► key + row_hash columns ─┐
+//!                                                                    ├─ merge by key ─► ops (I/U/D + row index)
+//!  new snapshot (Parquet, sorted by key) ─► key + row_hash columns ─┘                        │
+//!                                                                                            ▼
+//!  new snapshot: only the inserted/updated rows (row selection) ─┐                    key order
+//!  old snapshot: only the deleted keys (row selection)          ─┴─► interleave ─► change rows ─► _changes
+//! ```
+//!
+//! Neither snapshot is held in memory: both are read in batches, first only their key and
+//! `row_hash` columns (the store keeps `row_hash`, see `map::rowset`), then only the rows that
+//! changed. Memory grows with the number of changes (8 bytes per change, 32 more per update), not
+//! with the snapshots. The merge checks that each side is strictly ordered by key, so a store file
+//! that is not sorted is an error, never a wrong diff.
+//!
+//! A change row holds `op` (`insert`, `update`, `delete`), `old_row_hash` and `new_row_hash`,
+//! then the set's columns: the full new row for inserts and updates, only the key for deletes.
+//! Rows are in key order, so the same two snapshots always give the same bytes of changes.
+//! A row whose `row_hash` is unchanged is no change: provenance columns (file, record) are not
+//! part of the hash, so a record re-sent in a new file changes nothing.
+
+use crate::schema::{ROW_HASH, RecordSetSchema};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const OP: &str = "op";
+pub const OLD_ROW_HASH: &str = "old_row_hash";
+pub const NEW_ROW_HASH: &str = "new_row_hash";
+
+const BATCH: usize = 64 * 1024;
+const OUT_BATCH: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    #[error("{path}: record set {record_set}: {reason}")]
+    Layout { path: PathBuf, record_set: String, reason: String },
+    #[error("{path}: record set {record_set}: rows are not in key order at row {row}; the store file is damaged")]
+    Unsorted { path: PathBuf, record_set: String, row: u64 },
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Sink(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Counts of a diff.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChangeCounts {
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    pub unchanged: u64,
+}
+
+impl ChangeCounts {
+    pub fn total(&self) -> u64 {
+        self.inserts + self.updates + self.deletes
+    }
+}
+
+/// The Arrow schema of a set's change rows: `op`, `old_row_hash`, `new_row_hash`, then the set's
+/// columns except `row_hash`, all nullable (a delete carries only the key).
+pub fn change_schema(schema: &RecordSetSchema) -> SchemaRef {
+    let mut fields = vec![
+        Field::new(OP, DataType::Utf8, false),
+        Field::new(OLD_ROW_HASH, DataType::Utf8, true),
+        Field::new(NEW_ROW_HASH, DataType::Utf8, true),
+    ];
+    for f in schema.arrow.fields().iter().filter(|f| f.name() != ROW_HASH) {
+        fields.push(f.as_ref().clone().with_nullable(true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The Parquet files of one snapshot, read in order as one sequence of rows.
+struct Snapshot<'a> {
+    set: &'a RecordSetSchema,
+    files: Vec<PathBuf>,
+    batch: usize,
+}
+
+impl<'a> Snapshot<'a> {
+    fn parquet_err(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> DiffError + '_ {
+        move |source| DiffError::Parquet { path: path.to_path_buf(), source }
+    }
+
+    fn builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, DiffError> {
+        let file = std::fs::File::open(path).map_err(|source| DiffError::Io { path: path.to_path_buf(), source })?;
+        ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file,
+            ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional),
+        )
+        .map_err(Self::parquet_err(path))
+    }
+
+    /// Root column indices of `names` in the file, checked against the set's types.
+    fn columns(&self, path: &Path, b: &ParquetRecordBatchReaderBuilder<std::fs::File>, names: &[&str]) -> Result<Vec<usize>, DiffError> {
+        let schema = b.schema();
+        names
+            .iter()
+            .map(|n| {
+                let idx = schema.index_of(n).map_err(|_| DiffError::Layout {
+                    path: path.to_path_buf(),
+                    record_set: self.set.name.clone(),
+                    reason: format!("no column `{n}`"),
+                })?;
+                let want = self.set.arrow.field_with_name(n).map(|f| f.data_type().clone()).ok();
+                if want.as_ref() != Some(schema.field(idx).data_type()) {
+                    return Err(DiffError::Layout {
+                        path: path.to_path_buf(),
+                        record_set: self.set.name.clone(),
+                        reason: format!("column `{n}` is {}, the record set says {:?}", schema.field(idx).data_type(), want),
+                    });
+                }
+                Ok(idx)
+            })
+            .collect()
+    }
+
+    /// Batches of `names` over every file, in order (phase 1: every row).
+    fn readers(&self, names: &[&str]) -> Result<Vec<ParquetRecordBatchReader>, DiffError> {
+        let mut out = Vec::new();
+        for path in &self.files {
+            let b = Self::builder(path)?;
+            let idx = self.columns(path, &b, names)?;
+            let mask = ProjectionMask::roots(b.parquet_schema(), idx.iter().copied());
+            out.push(b.with_projection(mask).with_batch_size(self.batch).build().map_err(Self::parquet_err(path))?);
+        }
+        Ok(out)
+    }
+
+    /// The row groups of every file, with the global index of their first row.
+    fn row_groups(&self) -> Result<Vec<RowGroup>, DiffError> {
+        let mut out = Vec::new();
+        let mut first = 0u64;
+        for (fi, path) in self.files.iter().enumerate() {
+            let b = Self::builder(path)?;
+            for (gi, g) in b.metadata().row_groups().iter().enumerate() {
+                let rows = u64::try_from(g.num_rows()).unwrap_or(0);
+                out.push((fi, gi, first, rows));
+                first += rows;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The selected rows (global indices, ascending) of one row group, as batches of `names`.
+    fn read_selected(&self, names: &[&str], (fi, gi, first, rows): RowGroup, sel: &[u64]) -> Result<Vec<RecordBatch>, DiffError> {
+        let Some(path) = self.files.get(fi) else { return Ok(Vec::new()) };
+        let b = Self::builder(path)?;
+        let idx = self.columns(path, &b, names)?;
+        let mask = ProjectionMask::roots(b.parquet_schema(), idx.iter().copied());
+        let mut selectors = Vec::new();
+        let mut at = 0u64;
+        for &g in sel {
+            let local = g - first;
+            if local > at {
+                selectors.push(RowSelector::skip((local - at) as usize));
+            }
+            match selectors.last_mut() {
+                Some(s) if !s.skip && local == at => s.row_count += 1,
+                _ => selectors.push(RowSelector::select(1)),
+            }
+            at = local + 1;
+        }
+        if rows > at {
+            selectors.push(RowSelector::skip((rows - at) as usize));
+        }
+        let reader = b
+            .with_projection(mask)
+            .with_row_groups(vec![gi])
+            .with_row_selection(RowSelection::from(selectors))
+            .with_batch_size(self.batch)
+            .build()
+            .map_err(Self::parquet_err(path))?;
+        reader
+            .map(|r| r.map_err(|e| DiffError::Layout { path: path.clone(), record_set: self.set.name.clone(), reason: e.to_string() }))
+            .collect()
+    }
+}
+
+/// Key rows and hashes of one batch of a side, in key order.
+type KeyBatch = (Rows, StringArray);
+
+/// A row group: (file, group in the file, global index of its first row, rows).
+type RowGroup = (usize, usize, u64, u64);
+
+/// What the merge of phase 1 finds: ops in key order (op | row index), the old hashes of the
+/// updates in the same order, and the counts.
+type Merged = (Vec<u64>, Vec<[u8; 32]>, ChangeCounts);
+
+/// Reads one side's key and row_hash columns, converts the keys to comparable rows and checks
+/// their order within each batch; runs on its own thread, ahead of the merge by a few batches.
+fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std::sync::mpsc::SyncSender<Result<KeyBatch, DiffError>>) {
+    let nkey = names.len() - 1;
+    let readers = match snapshot.readers(names) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let mut index = 0u64;
+    for (fi, reader) in readers.into_iter().enumerate() {
+        let path = snapshot.files.get(fi).cloned().unwrap_or_default();
+        let layout = |reason: String| DiffError::Layout { path: path.clone(), record_set: snapshot.set.name.clone(), reason };
+        for batch in reader {
+            let item = batch.map_err(|e| layout(e.to_string())).and_then(|batch| {
+                let rows = conv.convert_columns(&batch.columns()[..nkey])?;
+                let hashes = batch
+                    .column(nkey)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| layout("row_hash is not text".into()))?;
+                if let Some(i) = (1..rows.num_rows()).find(|&i| rows.row(i - 1) >= rows.row(i)) {
+                    return Err(DiffError::Unsorted { path: path.clone(), record_set: snapshot.set.name.clone(), row: index + i as u64 });
+                }
+                index += rows.num_rows() as u64;
+                Ok((rows, hashes))
+            });
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// One side of the merge: the current batch of key rows and hashes.
+struct Cursor<'a> {
+    set: &'a RecordSetSchema,
+    files: &'a [PathBuf],
+    rx: std::sync::mpsc::Receiver<Result<KeyBatch, DiffError>>,
+    rows: Option<Rows>,
+    hashes: StringArray,
+    pos: usize,
+    /// Global index of the row at `pos`.
+    index: u64,
+    last: Option<OwnedRow>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(snapshot: &'a Snapshot<'a>, rx: std::sync::mpsc::Receiver<Result<KeyBatch, DiffError>>) -> Cursor<'a> {
+        Cursor {
+            set: snapshot.set,
+            files: &snapshot.files,
+            rx,
+            rows: None,
+            hashes: StringArray::from(Vec::<&str>::new()),
+            pos: 0,
+            index: 0,
+            last: None,
+        }
+    }
+
+    /// Makes `pos` point at a row, taking batches as needed; false at the end.
+    fn fill(&mut self) -> Result<bool, DiffError> {
+        loop {
+            if let Some(rows) = &self.rows
+                && self.pos < rows.num_rows()
+            {
+                return Ok(true);
+            }
+            if let Some(rows) = self.rows.take()
+                && rows.num_rows() > 0
+            {
+                self.last = Some(rows.row(rows.num_rows() - 1).owned());
+            }
+            let Ok(next) = self.rx.recv() else { return Ok(false) };
+            let (rows, hashes) = next?;
+            // Strict key order across batches (the producer checked within each).
+            if let (Some(l), true) = (&self.last, rows.num_rows() > 0)
+                && l.row() >= rows.row(0)
+            {
+                let path = self.files.first().cloned().unwrap_or_default();
+                return Err(DiffError::Unsorted { path, record_set: self.set.name.clone(), row: self.index });
+            }
+            self.rows = Some(rows);
+            self.hashes = hashes;
+            self.pos = 0;
+        }
+    }
+
+    fn advance(&mut self) {
+        self.pos += 1;
+        self.index += 1;
+    }
+}
+
+/// The selected rows of one side, in order: row groups are decoded a window at a time on every
+/// core, so memory holds at most one window of selected rows.
+struct Selected<'a> {
+    snapshot: &'a Snapshot<'a>,
+    names: Vec<&'a str>,
+    /// Row groups holding selected rows, with their selected global indices.
+    groups: std::vec::IntoIter<(RowGroup, Vec<u64>)>,
+    ready: std::collections::VecDeque<RecordBatch>,
+    batch: Option<RecordBatch>,
+    row: usize,
+    /// The batch's index in the chunk being gathered, once it has given a row to it.
+    slot: Option<usize>,
+}
+
+impl<'a> Selected<'a> {
+    fn new(snapshot: &'a Snapshot<'a>, names: Vec<&'a str>, sel: &[u64]) -> Result<Selected<'a>, DiffError> {
+        let mut groups = Vec::new();
+        if !sel.is_empty() {
+            let mut it = sel.iter().copied().peekable();
+            for g in snapshot.row_groups()? {
+                let mut mine = Vec::new();
+                while let Some(&i) = it.peek() {
+                    if i >= g.2 + g.3 {
+                        break;
+                    }
+                    mine.push(i);
+                    it.next();
+                }
+                if !mine.is_empty() {
+                    groups.push((g, mine));
+                }
+            }
+        }
+        Ok(Selected { snapshot, names, groups: groups.into_iter(), ready: Default::default(), batch: None, row: 0, slot: None })
+    }
+
+    fn refill(&mut self) -> Result<bool, DiffError> {
+        let window = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let work: Vec<_> = self.groups.by_ref().take(window).collect();
+        if work.is_empty() {
+            return Ok(false);
+        }
+        let (snapshot, names) = (self.snapshot, &self.names);
+        for r in crate::parallel::par_map(work, |(g, sel)| snapshot.read_selected(names, g, &sel)) {
+            self.ready.extend(r?);
+        }
+        Ok(true)
+    }
+
+    /// The next selected row, as (batch index in `chunk`, row).
+    fn next_row(&mut self, chunk: &mut Chunk) -> Result<(usize, usize), DiffError> {
+        loop {
+            if let Some(b) = &self.batch
+                && self.row < b.num_rows()
+            {
+                let slot = match self.slot {
+                    Some(s) => s,
+                    None => {
+                        chunk.batches.push(b.clone());
+                        let s = chunk.batches.len() - 1;
+                        self.slot = Some(s);
+                        s
+                    }
+                };
+                self.row += 1;
+                return Ok((slot, self.row - 1));
+            }
+            match self.ready.pop_front() {
+                Some(b) => {
+                    self.batch = Some(b);
+                    self.row = 0;
+                    self.slot = None;
+                }
+                None => {
+                    if !self.refill()? {
+                        return Err(DiffError::Layout {
+                            path: self.snapshot.files.first().cloned().unwrap_or_default(),
+                            record_set: self.snapshot.set.name.clone(),
+                            reason: "fewer rows than its metadata says (did the file change during the diff?)".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+const INSERT: u64 = 1 << 62;
+const UPDATE: u64 = 2 << 62;
+const DELETE: u64 = 3 << 62;
+const INDEX: u64 = (1 << 62) - 1;
+
+/// The merge of phase 1: ops in key order (op | row index), the old hashes of updates, counts.
+fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError> {
+    let mut ops: Vec<u64> = Vec::new();
+    let mut old_hashes: Vec<[u8; 32]> = Vec::new();
+    let mut counts = ChangeCounts::default();
+    let hash32 = |s: &str| -> [u8; 32] {
+        let mut h = [0u8; 32];
+        let n = s.len().min(32);
+        h[..n].copy_from_slice(&s.as_bytes()[..n]);
+        h
+    };
+    loop {
+        let (ha, hb) = (a.fill()?, b.fill()?);
+        let ord = match (ha, hb) {
+            (false, false) => break,
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            (true, true) => match (&a.rows, &b.rows) {
+                (Some(ra), Some(rb)) => ra.row(a.pos).cmp(&rb.row(b.pos)),
+                _ => break,
+            },
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                ops.push(DELETE | a.index);
+                counts.deletes += 1;
+                a.advance();
+            }
+            std::cmp::Ordering::Greater => {
+                ops.push(INSERT | b.index);
+                counts.inserts += 1;
+                b.advance();
+            }
+            std::cmp::Ordering::Equal => {
+                let (oh, nh) = (a.hashes.value(a.pos), b.hashes.value(b.pos));
+                if oh == nh {
+                    counts.unchanged += 1;
+                } else {
+                    ops.push(UPDATE | b.index);
+                    old_hashes.push(hash32(oh));
+                    counts.updates += 1;
+                }
+                a.advance();
+                b.advance();
+            }
+        }
+    }
+    Ok((ops, old_hashes, counts))
+}
+
+/// Diffs two snapshots of `set` (the old one may be absent: everything is an insert) and hands
+/// the change rows, in key order and in batches, to `sink`.
+pub fn diff_snapshots(
+    set: &RecordSetSchema,
+    old: &[PathBuf],
+    new: &[PathBuf],
+    sink: &mut dyn FnMut(RecordBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<ChangeCounts, DiffError> {
+    diff_with(set, old, new, BATCH, OUT_BATCH, sink)
+}
+
+/// [`diff_snapshots`] with the read and output batch sizes given (tests vary them).
+fn diff_with(
+    set: &RecordSetSchema,
+    old: &[PathBuf],
+    new: &[PathBuf],
+    batch: usize,
+    out_batch: usize,
+    sink: &mut dyn FnMut(RecordBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<ChangeCounts, DiffError> {
+    let old = Snapshot { set, files: old.to_vec(), batch };
+    let new = Snapshot { set, files: new.to_vec(), batch };
+    let key_names: Vec<&str> = set.key.iter().map(|&k| set.columns[k].name.as_str()).collect();
+    let mut names = key_names.clone();
+    names.push(ROW_HASH);
+    let fields: Vec<SortField> = set.key.iter().map(|&k| SortField::new(set.columns[k].data_type.clone())).collect();
+    let conv = RowConverter::new(fields)?;
+
+    // Phase 1: merge the key and row_hash columns of both sides, each decoded on its own thread.
+    let (ops, old_hashes, counts) = std::thread::scope(|scope| {
+        let (old_tx, old_rx) = std::sync::mpsc::sync_channel(2);
+        let (new_tx, new_rx) = std::sync::mpsc::sync_channel(2);
+        let (names, conv) = (&names, &conv);
+        let (old, new) = (&old, &new);
+        scope.spawn(move || produce(old, names, conv, old_tx));
+        scope.spawn(move || produce(new, names, conv, new_tx));
+        merge_keys(Cursor::new(old, old_rx), Cursor::new(new, new_rx))
+    })?;
+    if ops.is_empty() {
+        return Ok(counts);
+    }
+
+    // Phase 2: read only the changed rows and interleave them in key order.
+    let out_schema = change_schema(set);
+    let row_names: Vec<&str> = set.arrow.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != ROW_HASH).collect();
+    let mut new_names = row_names.clone();
+    new_names.push(ROW_HASH);
+    let new_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE != DELETE).map(|&o| o & INDEX).collect();
+    let old_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE == DELETE).map(|&o| o & INDEX).collect();
+    let mut new_rows = Selected::new(&new, new_names, &new_sel)?;
+    let mut old_keys = Selected::new(&old, names.clone(), &old_sel)?;
+    let key_pos: Vec<Option<usize>> = row_names.iter().map(|n| key_names.iter().position(|k| k == n)).collect();
+    let nrow = row_names.len();
+    let mut updates = old_hashes.iter();
+    let mut chunk = Chunk::default();
+    for &op in &ops {
+        let kind = op & DELETE;
+        if kind == DELETE {
+            let (src, row) = old_keys.next_row(&mut chunk)?;
+            let hash = chunk.batches[src].column(key_names.len()).as_any().downcast_ref::<StringArray>().map(|h| h.value(row).to_string());
+            chunk.push("delete", hash, None, src, row);
+        } else {
+            let (src, row) = new_rows.next_row(&mut chunk)?;
+            let hash = chunk.batches[src].column(nrow).as_any().downcast_ref::<StringArray>().map(|h| h.value(row).to_string());
+            let (name, old) =
+                if kind == UPDATE { ("update", updates.next().map(|h| String::from_utf8_lossy(h).into_owned())) } else { ("insert", None) };
+            chunk.push(name, old, hash, src, row);
+        }
+        if chunk.len() >= out_batch {
+            sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
+            new_rows.slot = None;
+            old_keys.slot = None;
+        }
+    }
+    if chunk.len() > 0 {
+        sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
+    }
+    Ok(counts)
+}
+
+/// Change rows being gathered: where each row comes from, and its op and hashes.
+#[derive(Default)]
+struct Chunk {
+    /// Batches rows come from: new rows (all row columns, then row_hash) or deleted keys (the
+    /// key columns, then row_hash).
+    batches: Vec<RecordBatch>,
+    from: Vec<(usize, usize)>,
+    op: StringBuilder,
+    old: StringBuilder,
+    new: StringBuilder,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.from.len()
+    }
+
+    fn push(&mut self, op: &str, old: Option<String>, new: Option<String>, src: usize, row: usize) {
+        self.op.append_value(op);
+        self.old.append_option(old);
+        self.new.append_option(new);
+        self.from.push((src, row));
+    }
+
+    /// The gathered change rows; the chunk is empty afterwards (sources must `reset`).
+    fn finish(&mut self, schema: &SchemaRef, key_pos: &[Option<usize>], nkey: usize) -> Result<RecordBatch, DiffError> {
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(self.op.finish()) as ArrayRef, Arc::new(self.old.finish()), Arc::new(self.new.finish())];
+        for (c, field) in schema.fields().iter().skip(3).enumerate() {
+            let arrays: Vec<ArrayRef> = self
+                .batches
+                .iter()
+                .map(|b| {
+                    // Row batches have every row column; a deleted-key batch only the key.
+                    if b.num_columns() == nkey + 1 {
+                        match key_pos[c] {
+                            Some(k) => b.column(k).clone(),
+                            None => arrow::array::new_null_array(field.data_type(), b.num_rows()),
+                        }
+                    } else {
+                        b.column(c).clone()
+                    }
+                })
+                .collect();
+            let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            columns.push(arrow::compute::interleave(&refs, &self.from)?);
+        }
+        self.batches.clear();
+        self.from.clear();
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    }
+}
+
+/// Writes the changes of every record set that version `new` wrote, against `base` (the last
+/// published version), to `_changes/<set>/insurer_no=<n>/version=<v>/`. Sets are diffed on every
+/// core, the largest first; each file is atomic, so a rerun after a crash writes the same bytes.
+pub fn write_changes(
+    store: &crate::store::Store,
+    sets: &crate::schema::SchemaRegistry,
+    base: Option<&crate::store::Manifest>,
+    new: &crate::store::Manifest,
+) -> Result<Vec<(String, ChangeCounts, crate::store::StoredFile)>, DiffError> {
+    let mut work: Vec<(&String, &crate::store::SetEntry)> = new.record_sets.iter().filter(|(_, e)| e.version == new.version).collect();
+    work.sort_by_key(|(_, e)| std::cmp::Reverse(e.rows));
+    let results =
+        crate::parallel::par_map(work, |(name, entry)| -> Result<Option<(String, ChangeCounts, crate::store::StoredFile)>, DiffError> {
+            let Some(set) = sets.get(name) else { return Ok(None) };
+            let files = |e: &crate::store::SetEntry| -> Vec<PathBuf> { e.files.iter().map(|f| store.root().join(&f.path)).collect() };
+            let old = base.and_then(|m| m.record_sets.get(name.as_str())).map(files).unwrap_or_default();
+            for f in old.iter().chain(files(entry).iter()) {
+                if !f.exists() {
+                    return Err(DiffError::Store(crate::store::StoreError::Missing { path: f.clone(), version: entry.version }));
+                }
+            }
+            let schema = change_schema(set);
+            let sorting = set
+                .key
+                .iter()
+                .map(|&k| parquet::file::metadata::SortingColumn { column_idx: (k + 3) as i32, descending: false, nulls_first: false })
+                .collect();
+            let dir = store.changes_dir(name, &new.insurer_no, new.version);
+            let mut writer = store.part_writer(&dir, schema, Some(sorting))?;
+            let counts = diff_snapshots(set, &old, &files(entry), &mut |batch| writer.write(&batch).map_err(|e| Box::new(e) as _))?;
+            let file = writer.finish()?;
+            Ok(Some((name.to_string(), counts, file)))
+        });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::RecordSetSchema;
+    use arrow::array::{Date32Array, Int32Array, Int64Array};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn copayment() -> Arc<RecordSetSchema> {
+        let catalog = crate::job::catalog::Catalog::embedded().expect("catalog");
+        catalog.schemas.get("copayment_ratio").expect("set").clone()
+    }
+
+    /// Rows (insured_no, valid_from, ratio), written sorted by key as a store file would be.
+    fn write(set: &RecordSetSchema, rows: &BTreeMap<(String, i32), i32>, path: &Path) {
+        let n = rows.len();
+        let content: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["141309"; n])),
+            Arc::new(StringArray::from(rows.keys().map(|k| k.0.clone()).collect::<Vec<_>>())),
+            Arc::new(Date32Array::from(rows.keys().map(|k| k.1).collect::<Vec<_>>())),
+            Arc::new(Date32Array::from(vec![None::<i32>; n])),
+            Arc::new(Int32Array::from(rows.values().copied().collect::<Vec<_>>())),
+            Arc::new(Int32Array::from(vec![Some(90); n])),
+        ];
+        let hashes = crate::map::rowset::row_hashes(set, &content);
+        let mut cols = content;
+        cols.push(Arc::new(StringArray::from(vec!["f.csv"; n])));
+        cols.push(Arc::new(Int64Array::from((0..n as i64).collect::<Vec<_>>())));
+        cols.push(Arc::new(Int64Array::from(vec![0i64; n])));
+        cols.push(Arc::new(hashes));
+        let batch = RecordBatch::try_new(set.arrow.clone(), cols).expect("batch");
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(7))
+            .set_data_page_row_count_limit(3)
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).expect("file"), set.arrow.clone(), Some(props))
+            .expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+
+    fn key(i: u8, d: u8) -> (String, i32) {
+        (format!("{:010}", i), 19000 + d as i32)
+    }
+
+    /// Applies change rows to the old rows.
+    fn apply(old: &BTreeMap<(String, i32), i32>, changes: &[RecordBatch]) -> BTreeMap<(String, i32), i32> {
+        let mut out = old.clone();
+        for b in changes {
+            let op = b.column_by_name(OP).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            let no = b.column_by_name("insured_no").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            let from = b.column_by_name("valid_from").unwrap().as_any().downcast_ref::<Date32Array>().unwrap();
+            let ratio = b.column_by_name("ratio").unwrap().as_any().downcast_ref::<Int32Array>().unwrap();
+            for i in 0..b.num_rows() {
+                let k = (no.value(i).to_string(), from.value(i));
+                match op.value(i) {
+                    "delete" => {
+                        assert!(ratio.is_null(i), "a delete carries only the key");
+                        assert!(out.remove(&k).is_some(), "delete of a key that was not there");
+                    }
+                    "insert" => assert!(out.insert(k, ratio.value(i)).is_none(), "insert of a key that was there"),
+                    _ => assert!(out.insert(k, ratio.value(i)).is_some(), "update of a key that was not there"),
+                }
+            }
+        }
+        out
+    }
+
+    fn run(
+        old: &BTreeMap<(String, i32), i32>,
+        new: &BTreeMap<(String, i32), i32>,
+        batch: usize,
+        out_batch: usize,
+    ) -> (ChangeCounts, Vec<RecordBatch>) {
+        let set = copayment();
+        let dir = tempfile::tempdir().expect("tmp");
+        let (a, b) = (dir.path().join("old.parquet"), dir.path().join("new.parquet"));
+        write(&set, old, &a);
+        write(&set, new, &b);
+        let mut got = Vec::new();
+        let counts = diff_with(&set, &[a], &[b], batch, out_batch, &mut |x| {
+            got.push(x);
+            Ok(())
+        })
+        .expect("diff");
+        (counts, got)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Applying the changes to the old snapshot gives the new one, in key order, for any
+        /// read and output batch sizes.
+        #[test]
+        fn changes_turn_old_into_new(
+            old in proptest::collection::btree_map((0u8..40, 0u8..3), 1i32..4, 0..60),
+            new in proptest::collection::btree_map((0u8..40, 0u8..3), 1i32..4, 0..60),
+            batch in 1usize..20, out_batch in 1usize..20,
+        ) {
+            let old: BTreeMap<_, _> = old.into_iter().map(|((i, d), r)| (key(i, d), r)).collect();
+            let new: BTreeMap<_, _> = new.into_iter().map(|((i, d), r)| (key(i, d), r)).collect();
+            let (counts, changes) = run(&old, &new, batch, out_batch);
+            prop_assert_eq!(apply(&old, &changes), new.clone());
+            let rows: usize = changes.iter().map(|b| b.num_rows()).sum();
+            prop_assert_eq!(rows as u64, counts.total());
+            let same = old.iter().filter(|(k, v)| new.get(*k) == Some(*v)).count() as u64;
+            prop_assert_eq!(counts.unchanged, same);
+            // Key order across the whole output.
+            let keys: Vec<(String, i32)> = changes.iter().flat_map(|b| {
+                let no = b.column_by_name("insured_no").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+                let from = b.column_by_name("valid_from").unwrap().as_any().downcast_ref::<Date32Array>().unwrap().clone();
+                (0..b.num_rows()).map(move |i| (no.value(i).to_string(), from.value(i)))
+            }).collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn hashes_are_carried() {
+        let old: BTreeMap<_, _> = [(key(1, 0), 1), (key(2, 0), 1), (key(3, 0), 1)].into_iter().collect();
+        let new: BTreeMap<_, _> = [(key(1, 0), 1), (key(2, 0), 2), (key(4, 0), 1)].into_iter().collect();
+        let (counts, changes) = run(&old, &new, 2, 2);
+        assert_eq!(counts, ChangeCounts { inserts: 1, updates: 1, deletes: 1, unchanged: 1 });
+        let all = arrow::compute::concat_batches(&changes[0].schema(), &changes).unwrap();
+        let col = |n: &str| all.column_by_name(n).unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+        let (op, old_h, new_h) = (col(OP), col(OLD_ROW_HASH), col(NEW_ROW_HASH));
+        assert_eq!((op.value(0), op.value(1), op.value(2)), ("update", "delete", "insert"));
+        assert!(old_h.value(0).len() == 32 && new_h.value(0).len() == 32 && old_h.value(0) != new_h.value(0));
+        assert!(!old_h.is_null(1) && new_h.is_null(1));
+        assert!(old_h.is_null(2) && !new_h.is_null(2));
+    }
+
+    #[test]
+    fn a_file_out_of_key_order_is_an_error() {
+        let set = copayment();
+        let dir = tempfile::tempdir().unwrap();
+        let good: BTreeMap<_, _> = [(key(1, 0), 1), (key(2, 0), 1)].into_iter().collect();
+        let a = dir.path().join("a.parquet");
+        write(&set, &good, &a);
+        // Two files whose concatenation goes backwards.
+        let err = diff_with(&set, &[], &[a.clone(), a], 64, 64, &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(err, DiffError::Unsorted { row: 2, .. }), "{err}");
+    }
+}

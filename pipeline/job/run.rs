@@ -359,6 +359,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
 
         // Validation, part 1: row rules over each file's rows, before later-wins.
         let mut findings = apply_row_rules(&validator, &mut set_rows)?;
+        keep_quarantined(&mut keep, &set_modes, &findings);
 
         // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
         order_keys.sort();
@@ -416,7 +417,9 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         }
         let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
         // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
-        findings.extend(apply_set_rules(&validator, &mut tables)?);
+        let set_findings = apply_set_rules(&validator, &mut tables)?;
+        keep_quarantined(&mut keep, &set_modes, &set_findings);
+        findings.extend(set_findings);
         let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
         for f in &files {
             check_threshold(job, &f.file, &f.stats)?;
@@ -705,6 +708,7 @@ fn complete(
 /// the last published version must be on disk whole. Returns its manifest: the new load's base.
 fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistry, insurer: &str) -> Result<Option<Manifest>, RunError> {
     let inconsistent = |reason: String| RunError::Inconsistent { store: store.root().display().to_string(), reason };
+    store.sweep_interrupted(insurer)?;
     let on_disk = store.versions(insurer)?;
     if ledger.versions(insurer)?.is_empty() && !on_disk.is_empty() && ledger.pending(insurer)?.is_empty() {
         let mut adopted = Vec::new();
@@ -779,6 +783,7 @@ fn resume(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistr
     };
     if !stored {
         store.roll_back_above(insurer, base_version)?;
+        store.remove_load_outputs(insurer, &l.load_id)?;
         let msg = format!("interrupted while {} ({who}); nothing of it was stored: rolled back", l.status);
         tracing::warn!(load = %l.load_id, "{msg}");
         ledger.finish(&l.load_id, LoadStatus::RolledBack, None, &msg)?;
@@ -810,6 +815,7 @@ fn record_failure(ledger: &Ledger, store: &Store, insurer: &str, load_id: &str, 
     }
     if l.status == LoadStatus::Storing {
         store.roll_back_above(insurer, l.base_version.unwrap_or(0))?;
+        store.remove_load_outputs(insurer, load_id)?;
     }
     ledger.finish(load_id, LoadStatus::Failed, Some(e.exit_code()), &e.to_string())?;
     Ok(())
@@ -822,6 +828,20 @@ fn check_threshold(job: &Job, file: &str, stats: &FileStats) -> Result<(), RunEr
             Err(RunError::Threshold { file: file.to_string(), quarantined: stats.quarantined, read: stats.read, threshold: max })
         }
         _ => Ok(()),
+    }
+}
+
+/// A record withheld by validation never causes a delete (SPEC §8): a snapshot set keeps the
+/// published row of its key.
+fn keep_quarantined(
+    keep: &mut BTreeMap<String, KeepPrevious>,
+    modes: &BTreeMap<String, ModeName>,
+    findings: &crate::validate::apply::Findings,
+) {
+    for f in &findings.quarantined {
+        if modes.get(&f.record_set) == Some(&ModeName::Snapshot) {
+            keep.entry(f.record_set.clone()).or_default().keys.insert(f.key.clone());
+        }
     }
 }
 

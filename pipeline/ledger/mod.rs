@@ -99,6 +99,10 @@ impl std::fmt::Display for LedgerLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LedgerLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            LedgerLocation::Postgres(u) if u.contains("password=") => {
+                // A password in the query string: show none of the parameters.
+                write!(f, "{}?…", u.split('?').next().unwrap_or(""))
+            }
             LedgerLocation::Postgres(u) => {
                 // postgres://user:secret@host/db → postgres://user:***@host/db
                 match (u.find("://"), u.rfind('@')) {

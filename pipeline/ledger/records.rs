@@ -343,12 +343,16 @@ impl Ledger {
         res.map_err(self.query_error("recording a load's state"))
     }
 
-    /// Ends a load that will not be stored (`failed` or `rolled_back`), with its exit status.
+    /// Ends a load that will not be stored (`failed` or `rolled_back`), with its exit status; its
+    /// planned version is cleared (events keep it).
     pub fn finish(&self, load_id: &str, status: LoadStatus, exit_code: Option<i32>, message: &str) -> Result<(), LedgerError> {
         let at = now();
         let res: Result<(), sqlx::Error> = self.block(async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("UPDATE loads SET status = $2, exit_code = $3, message = $4, updated_at = $5, finished_at = $5 WHERE load_id = $1")
+            // A load that ends here created no version: the number goes to the next load.
+            sqlx::query(
+                "UPDATE loads SET status = $2, version = NULL, exit_code = $3, message = $4, updated_at = $5, finished_at = $5 WHERE load_id = $1",
+            )
                 .bind(load_id)
                 .bind(status.as_str())
                 .bind(exit_code.map(i64::from))

@@ -199,6 +199,22 @@ fn key_strings(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<Vec<Stri
         .collect())
 }
 
+/// The key of one row, in the format of [`key_strings`].
+pub fn key_string(keys: &[&ArrayRef], row: usize) -> String {
+    keys.iter()
+        .map(|c| {
+            if c.is_null(row) {
+                return String::new();
+            }
+            arrow::compute::cast(&c.slice(row, 1), &DataType::Utf8)
+                .ok()
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>().map(|s| s.value(0).to_string()))
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1F}")
+}
+
 fn key_rows(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<arrow::row::Rows, ArrowError> {
     let fields: Vec<SortField> = schema.key.iter().map(|&k| SortField::new(schema.columns[k].data_type.clone())).collect();
     let conv = RowConverter::new(fields)?;

@@ -248,6 +248,33 @@ impl Store {
         Ok(StoreLock { _file: file })
     }
 
+    /// Removes what interrupted writes left: temporary names (of snapshots, changes, quarantine,
+    /// warnings and manifests) and version directories above the latest manifest.
+    pub fn sweep_interrupted(&self, insurer: &str) -> Result<(), StoreError> {
+        let latest = self.versions(insurer)?.last().copied().unwrap_or(0);
+        let dir = self.manifest_dir(insurer);
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') && name.ends_with(".json.tmp") {
+                std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+            }
+        }
+        self.sweep(insurer, latest)
+    }
+
+    /// Removes the quarantine and warning files of a load that was rolled back.
+    pub fn remove_load_outputs(&self, insurer: &str, load_id: &str) -> Result<(), StoreError> {
+        let load = format!("load={load_id}");
+        let mut dirs = vec![self.root.join("_warnings").join(format!("insurer_no={insurer}")).join(&load)];
+        for set in std::fs::read_dir(self.root.join("_quarantine")).into_iter().flatten().flatten() {
+            dirs.push(set.path().join(format!("insurer_no={insurer}")).join(&load));
+        }
+        for d in dirs.into_iter().filter(|d| d.is_dir()) {
+            std::fs::remove_dir_all(&d).map_err(io(&d))?;
+        }
+        Ok(())
+    }
+
     /// Removes what an interrupted commit above `version` left (a rollback).
     pub fn roll_back_above(&self, insurer: &str, version: u64) -> Result<(), StoreError> {
         let path = self.manifest_path(insurer, version + 1);
@@ -319,7 +346,8 @@ impl Store {
     fn sweep(&self, insurer: &str, latest: u64) -> Result<(), StoreError> {
         let Ok(sets) = std::fs::read_dir(&self.root) else { return Ok(()) };
         let changes = std::fs::read_dir(self.root.join("_changes")).into_iter().flatten();
-        for set in sets.flatten().chain(changes.flatten()) {
+        let quarantine = std::fs::read_dir(self.root.join("_quarantine")).into_iter().flatten();
+        for set in sets.flatten().chain(changes.flatten()).chain(quarantine.flatten()) {
             let dir = set.path().join(format!("insurer_no={insurer}"));
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {

@@ -24,6 +24,9 @@ pub struct Finding {
     pub offset: i64,
     /// Indices of the failed rules in [`Validator::rules`], all of one severity.
     pub rules: Vec<usize>,
+    /// The row's key as `KeepPrevious` names keys: a snapshot set keeps the published row of a
+    /// quarantined record (SPEC §8).
+    pub key: String,
 }
 
 /// Rows withheld (error rules) and rows kept but flagged (warning rules).
@@ -44,6 +47,7 @@ struct Provenance<'a> {
     file: &'a StringArray,
     record: &'a Int64Array,
     offset: &'a Int64Array,
+    keys: Vec<&'a ArrayRef>,
 }
 
 impl<'a> Provenance<'a> {
@@ -55,6 +59,7 @@ impl<'a> Provenance<'a> {
             file: col(SOURCE_FILE).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(missing)?,
             record: col(SOURCE_RECORD).and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(missing)?,
             offset: col(SOURCE_OFFSET).and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(missing)?,
+            keys: schema.key.iter().filter_map(|&k| columns.get(k)).collect(),
         })
     }
 
@@ -65,6 +70,7 @@ impl<'a> Provenance<'a> {
             record: self.record.value(row),
             offset: self.offset.value(row),
             rules,
+            key: crate::map::rowset::key_string(&self.keys, row),
         }
     }
 }

@@ -68,7 +68,23 @@ fn loads(job: &Path) -> Vec<Value> {
 
 /// What must be the same after any interruption: per set of the latest version its rows and
 /// digest, the bytes of its `_changes`, and per load its status and change counts.
-type State = (BTreeMap<String, (u64, String, String)>, Vec<(String, String, Value)>);
+type State = (BTreeMap<String, (u64, String, String)>, Vec<(String, String, Value)>, Vec<String>);
+
+/// Every path in the store but the lock: no temporary or orphaned file may be left.
+fn files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(base).unwrap().to_string_lossy().to_string();
+        if rel.starts_with("_locks") {
+            continue;
+        }
+        if p.is_dir() {
+            files(&p, base, out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
 
 fn state(work: &Path, job: &Path) -> State {
     let store = work.join("store");
@@ -102,7 +118,10 @@ fn state(work: &Path, job: &Path) -> State {
             (l["load"]["load_id"].as_str().unwrap().to_string(), l["load"]["status"].as_str().unwrap().to_string(), changes)
         })
         .collect();
-    (sets, ls)
+    let mut paths = Vec::new();
+    files(&store, &store, &mut paths);
+    paths.sort();
+    (sets, ls, paths)
 }
 
 #[test]
@@ -390,4 +409,27 @@ fn a_5m_row_diff_runs_under_a_memory_limit() {
     assert_eq!(nums, vec![e.inserts, e.updates, e.deletes, e.unchanged], "{stdout}");
     let changes = read_parquet(&dir.path().join("out/recipient.parquet")).unwrap();
     assert_eq!(changes.num_rows() as u64, e.total());
+}
+
+/// SPEC §8: a record quarantined by a validation rule never causes a delete in a snapshot set.
+#[test]
+fn a_record_quarantined_by_a_rule_keeps_its_published_row() {
+    use super::fixtures::{Workspace, fixed_data, fixed_file, read_set, strings};
+    let ws = Workspace::new();
+    let person = |no: &str, birth: &str| fixed_data(no, "001", "ｱ", "山田", birth, "5010501");
+    let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
+    let run = |recs: &[Vec<u8>]| {
+        ws.write("reg.dat", &fixed_file(recs, None, true));
+        let out = kiban(&["run", job.to_str().unwrap(), "--json"]);
+        assert!(out.code == 0 || out.code == 3, "{}", out.stderr);
+        let s: Value = serde_json::from_str(&out.stdout).unwrap();
+        s["record_sets"].as_array().unwrap().iter().find(|r| r["record_set"] == "insured_person").unwrap().clone()
+    };
+    run(&[person("0000000001", "3200101"), person("0000000002", "3200101"), person("0000000003", "3200101")]);
+    // 2 is born in 令和20年 (after today): quarantined by the birth-date rule, its row is kept; 3 left.
+    let s = run(&[person("0000000001", "3200101"), person("0000000002", "5200101")]);
+    assert_eq!(s["quarantined_rows"], 1, "{s}");
+    assert_eq!(s["changes"], serde_json::json!({"inserts": 0, "updates": 0, "deletes": 1, "unchanged": 2}), "{s}");
+    let rows = strings(&read_set(&ws.store(), "insured_person").unwrap(), "insured_no");
+    assert_eq!(rows, vec![Some("0000000001".into()), Some("0000000002".into())]);
 }

@@ -187,14 +187,24 @@ impl<'a> Snapshot<'a> {
             .with_batch_size(self.batch)
             .build()
             .map_err(Self::parquet_err(path))?;
-        reader
-            .map(|r| r.map_err(|e| DiffError::Layout { path: path.clone(), record_set: self.set.name.clone(), reason: e.to_string() }))
-            .collect()
+        let layout = |e: arrow::error::ArrowError| DiffError::Layout {
+            path: path.clone(),
+            record_set: self.set.name.clone(),
+            reason: e.to_string(),
+        };
+        reader.map(|r| r.and_then(|b| in_order(b, names)).map_err(layout)).collect()
     }
 }
 
 /// Key rows and hashes of one batch of a side, in key order.
-type KeyBatch = (Rows, StringArray);
+type KeyBatch = (Rows, StringArray, usize);
+
+/// The batch's columns in the order of `names` (a projection keeps the file's column order).
+fn in_order(batch: RecordBatch, names: &[&str]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = batch.schema();
+    let idx: Vec<usize> = names.iter().map(|n| schema.index_of(n)).collect::<Result<_, _>>()?;
+    if idx.iter().enumerate().all(|(i, &j)| i == j) { Ok(batch) } else { batch.project(&idx) }
+}
 
 /// A row group: (file, group in the file, global index of its first row, rows).
 type RowGroup = (usize, usize, u64, u64);
@@ -220,7 +230,8 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std
         let layout = |reason: String| DiffError::Layout { path: path.clone(), record_set: snapshot.set.name.clone(), reason };
         for batch in reader {
             let item = batch.map_err(|e| layout(e.to_string())).and_then(|batch| {
-                let rows = conv.convert_columns(&batch.columns()[..nkey])?;
+                let batch = in_order(batch, names).map_err(|e| layout(e.to_string()))?;
+                let rows = conv.convert_columns(&batch.columns()[..nkey]).map_err(|e| layout(e.to_string()))?;
                 let hashes = batch
                     .column(nkey)
                     .as_any()
@@ -231,7 +242,7 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std
                     return Err(DiffError::Unsorted { path: path.clone(), record_set: snapshot.set.name.clone(), row: index + i as u64 });
                 }
                 index += rows.num_rows() as u64;
-                Ok((rows, hashes))
+                Ok((rows, hashes, fi))
             });
             let failed = item.is_err();
             if tx.send(item).is_err() || failed {
@@ -246,6 +257,8 @@ struct Cursor<'a> {
     set: &'a RecordSetSchema,
     files: &'a [PathBuf],
     rx: std::sync::mpsc::Receiver<Result<KeyBatch, DiffError>>,
+    /// The file the current batch came from.
+    file: usize,
     rows: Option<Rows>,
     hashes: StringArray,
     pos: usize,
@@ -260,6 +273,7 @@ impl<'a> Cursor<'a> {
             set: snapshot.set,
             files: &snapshot.files,
             rx,
+            file: 0,
             rows: None,
             hashes: StringArray::from(Vec::<&str>::new()),
             pos: 0,
@@ -282,12 +296,13 @@ impl<'a> Cursor<'a> {
                 self.last = Some(rows.row(rows.num_rows() - 1).owned());
             }
             let Ok(next) = self.rx.recv() else { return Ok(false) };
-            let (rows, hashes) = next?;
+            let (rows, hashes, file) = next?;
+            self.file = file;
             // Strict key order across batches (the producer checked within each).
             if let (Some(l), true) = (&self.last, rows.num_rows() > 0)
                 && l.row() >= rows.row(0)
             {
-                let path = self.files.first().cloned().unwrap_or_default();
+                let path = self.files.get(self.file).cloned().unwrap_or_default();
                 return Err(DiffError::Unsorted { path, record_set: self.set.name.clone(), row: self.index });
             }
             self.rows = Some(rows);
@@ -592,10 +607,12 @@ pub fn write_changes(
         crate::parallel::par_map(work, |(name, entry)| -> Result<Option<(String, ChangeCounts, crate::store::StoredFile)>, DiffError> {
             let Some(set) = sets.get(name) else { return Ok(None) };
             let files = |e: &crate::store::SetEntry| -> Vec<PathBuf> { e.files.iter().map(|f| store.root().join(&f.path)).collect() };
-            let old = base.and_then(|m| m.record_sets.get(name.as_str())).map(files).unwrap_or_default();
-            for f in old.iter().chain(files(entry).iter()) {
-                if !f.exists() {
-                    return Err(DiffError::Store(crate::store::StoreError::Missing { path: f.clone(), version: entry.version }));
+            let base_entry = base.and_then(|m| m.record_sets.get(name.as_str()));
+            let old = base_entry.map(files).unwrap_or_default();
+            let sides = [(old.clone(), base_entry.map_or(0, |e| e.version)), (files(entry), entry.version)];
+            for (paths, version) in &sides {
+                if let Some(f) = paths.iter().find(|f| !f.exists()) {
+                    return Err(DiffError::Store(crate::store::StoreError::Missing { path: f.clone(), version: *version }));
                 }
             }
             let schema = change_schema(set);

@@ -71,7 +71,9 @@ impl RunError {
             | RunError::Catalog(_)
             | RunError::Invalid { .. }
             | RunError::Validate(ValidateError::Rule { .. })
-            | RunError::Ledger(LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. }) => 2,
+            | RunError::Ledger(
+                LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. } | LedgerError::Migrate { .. },
+            ) => 2,
             _ => 1,
         }
     }

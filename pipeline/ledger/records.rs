@@ -538,96 +538,83 @@ impl Ledger {
         Ok(pending)
     }
 
-    pub fn files(&self, load_id: &str) -> Result<Vec<FileRecord>, LedgerError> {
-        let res: Result<Vec<FileRecord>, sqlx::Error> = self.block(async {
-            let rows = sqlx::query(
-                "SELECT seq, path, file_name, layout, bytes, sha256, records_read, accepted, quarantined, warnings, rejected
-                 FROM load_files WHERE load_id = $1 ORDER BY seq",
-            )
-            .bind(load_id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let c = Cols(r);
-                    Ok(FileRecord {
-                        seq: c.num("seq")?,
-                        path: c.text("path")?,
-                        file_name: c.text("file_name")?,
-                        layout: c.text("layout")?,
-                        bytes: c.num("bytes")?,
-                        sha256: c.text("sha256")?,
-                        records_read: c.opt_num("records_read")?,
-                        accepted: c.opt_num("accepted")?,
-                        quarantined: c.opt_num("quarantined")?,
-                        warnings: c.opt_num("warnings")?,
-                        rejected: c.opt_text("rejected")?,
-                    })
-                })
-                .collect()
+    /// Rows of one statement with one text parameter, each turned into a `T`.
+    fn fetch<T>(
+        &self,
+        sql: &'static str,
+        param: &str,
+        action: &'static str,
+        row: fn(&Cols<'_>) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, LedgerError> {
+        let res: Result<Vec<T>, sqlx::Error> = self.block(async {
+            let rows = sqlx::query(sql).bind(param).fetch_all(&self.pool).await?;
+            rows.iter().map(|r| row(&Cols(r))).collect()
         });
-        res.map_err(self.query_error("reading a load's files"))
+        res.map_err(self.query_error(action))
+    }
+
+    pub fn files(&self, load_id: &str) -> Result<Vec<FileRecord>, LedgerError> {
+        self.fetch(
+            "SELECT seq, path, file_name, layout, bytes, sha256, records_read, accepted, quarantined, warnings, rejected
+             FROM load_files WHERE load_id = $1 ORDER BY seq",
+            load_id,
+            "reading a load's files",
+            |c| {
+                Ok(FileRecord {
+                    seq: c.num("seq")?,
+                    path: c.text("path")?,
+                    file_name: c.text("file_name")?,
+                    layout: c.text("layout")?,
+                    bytes: c.num("bytes")?,
+                    sha256: c.text("sha256")?,
+                    records_read: c.opt_num("records_read")?,
+                    accepted: c.opt_num("accepted")?,
+                    quarantined: c.opt_num("quarantined")?,
+                    warnings: c.opt_num("warnings")?,
+                    rejected: c.opt_text("rejected")?,
+                })
+            },
+        )
     }
 
     pub fn sets(&self, load_id: &str) -> Result<Vec<SetRecord>, LedgerError> {
-        let res: Result<Vec<SetRecord>, sqlx::Error> = self.block(async {
-            let rows = sqlx::query(
-                "SELECT record_set, mode, load_rows, snapshot_rows, quarantined_rows, key_conflicts, deletes_suppressed, inserts, updates, deletes
-                 FROM load_sets WHERE load_id = $1 ORDER BY record_set",
-            )
-            .bind(load_id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let c = Cols(r);
-                    Ok(SetRecord {
-                        record_set: c.text("record_set")?,
-                        mode: c.text("mode")?,
-                        load_rows: c.num("load_rows")?,
-                        snapshot_rows: c.num("snapshot_rows")?,
-                        quarantined_rows: c.num("quarantined_rows")?,
-                        key_conflicts: c.num("key_conflicts")?,
-                        deletes_suppressed: c.num("deletes_suppressed")? != 0,
-                        inserts: c.opt_num("inserts")?,
-                        updates: c.opt_num("updates")?,
-                        deletes: c.opt_num("deletes")?,
-                    })
+        self.fetch(
+            "SELECT record_set, mode, load_rows, snapshot_rows, quarantined_rows, key_conflicts, deletes_suppressed, inserts, updates, deletes
+             FROM load_sets WHERE load_id = $1 ORDER BY record_set",
+            load_id,
+            "reading a load's record sets",
+            |c| {
+                Ok(SetRecord {
+                    record_set: c.text("record_set")?,
+                    mode: c.text("mode")?,
+                    load_rows: c.num("load_rows")?,
+                    snapshot_rows: c.num("snapshot_rows")?,
+                    quarantined_rows: c.num("quarantined_rows")?,
+                    key_conflicts: c.num("key_conflicts")?,
+                    deletes_suppressed: c.num("deletes_suppressed")? != 0,
+                    inserts: c.opt_num("inserts")?,
+                    updates: c.opt_num("updates")?,
+                    deletes: c.opt_num("deletes")?,
                 })
-                .collect()
-        });
-        res.map_err(self.query_error("reading a load's record sets"))
+            },
+        )
     }
 
     pub fn events(&self, load_id: &str) -> Result<Vec<EventRecord>, LedgerError> {
-        let res: Result<Vec<EventRecord>, sqlx::Error> = self.block(async {
-            let rows = sqlx::query("SELECT seq, at, kind, detail FROM events WHERE load_id = $1 ORDER BY seq")
-                .bind(load_id)
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    let c = Cols(r);
-                    Ok(EventRecord { seq: c.num("seq")?, at: c.text("at")?, kind: c.text("kind")?, detail: c.text("detail")? })
-                })
-                .collect()
-        });
-        res.map_err(self.query_error("reading a load's events"))
+        self.fetch("SELECT seq, at, kind, detail FROM events WHERE load_id = $1 ORDER BY seq", load_id, "reading a load's events", |c| {
+            Ok(EventRecord { seq: c.num("seq")?, at: c.text("at")?, kind: c.text("kind")?, detail: c.text("detail")? })
+        })
     }
 
     /// Store versions of an insurer, ascending.
     pub fn versions(&self, insurer_no: &str) -> Result<Vec<VersionRecord>, LedgerError> {
-        let res: Result<Vec<VersionRecord>, sqlx::Error> = self.block(async {
-            let rows = sqlx::query(
-                "SELECT insurer_no, version, load_id, parent_version, manifest_path, manifest_sha256, committed_at, published_at
-                 FROM store_versions WHERE insurer_no = $1 ORDER BY version",
-            )
-            .bind(insurer_no)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter().map(version_record).collect()
-        });
-        res.map_err(self.query_error("reading store versions"))
+        self.fetch(
+            "SELECT insurer_no, version, load_id, parent_version, manifest_path, manifest_sha256, committed_at, published_at
+             FROM store_versions WHERE insurer_no = $1 ORDER BY version",
+            insurer_no,
+            "reading store versions",
+            |c| version_record(c.0),
+        )
     }
 
     /// The last published version of an insurer: the base of its next load.

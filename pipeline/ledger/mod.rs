@@ -77,6 +77,9 @@ impl LedgerLocation {
         match self {
             LedgerLocation::Postgres(u) => u.clone(),
             LedgerLocation::Sqlite(p) => {
+                // sqlx reads the URL as host + path, so a relative path would lose its first
+                // component: give it an absolute, lexically normalised one.
+                let p = normalise(&std::path::absolute(p).unwrap_or_else(|_| p.clone()));
                 // sqlx percent-decodes the file name: escape what would otherwise end it.
                 let mut s = String::from("sqlite://");
                 for ch in p.to_string_lossy().chars() {
@@ -92,6 +95,21 @@ impl LedgerLocation {
             }
         }
     }
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system.
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl std::fmt::Display for LedgerLocation {
@@ -223,5 +241,8 @@ mod tests {
         assert_eq!(LedgerLocation::parse("x/ledger.sqlite", Path::new("/jobs")), LedgerLocation::Sqlite("/jobs/x/ledger.sqlite".into()));
         assert_eq!(LedgerLocation::parse("sqlite:/var/k.db", Path::new("/jobs")), LedgerLocation::Sqlite("/var/k.db".into()));
         assert_eq!(LedgerLocation::Sqlite("/a b/c?d#e%f".into()).url(), "sqlite:///a b/c%3Fd%23e%25f?mode=rwc");
+        assert_eq!(LedgerLocation::Sqlite("/x/jobs/../out/./l.db".into()).url(), "sqlite:///x/out/l.db?mode=rwc");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(LedgerLocation::Sqlite("jobs/../l.db".into()).url(), format!("sqlite://{}/l.db?mode=rwc", cwd.display()));
     }
 }

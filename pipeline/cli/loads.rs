@@ -126,14 +126,7 @@ fn check_on_disk(store: &Store, l: &LoadRecord) -> Option<String> {
         Ok(m) => m,
         Err(e) => return Some(format!("version {v}: {e}")),
     };
-    let missing: Vec<String> = m
-        .record_sets
-        .values()
-        .flat_map(|e| e.files.iter())
-        .map(|f| store.root().join(&f.path))
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
+    let missing: Vec<String> = store.missing_files(&m).into_iter().map(|(p, _)| p.display().to_string()).collect();
     (!missing.is_empty()).then(|| format!("version {v} is referenced by the ledger but files are missing on disk: {}", missing.join(", ")))
 }
 

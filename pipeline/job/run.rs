@@ -755,13 +755,8 @@ fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegi
         )));
     }
     let m = store.manifest(insurer, p.version)?;
-    for e in m.record_sets.values() {
-        for f in &e.files {
-            let path = store.root().join(&f.path);
-            if !path.exists() {
-                return Err(StoreError::Missing { path, version: e.version }.into());
-            }
-        }
+    if let Some((path, version)) = store.missing_files(&m).into_iter().next() {
+        return Err(StoreError::Missing { path, version }.into());
     }
     Ok(Some(m))
 }

@@ -221,6 +221,15 @@ impl Store {
         self.root.join("_changes").join(record_set).join(format!("insurer_no={insurer}")).join(format!("version={version}"))
     }
 
+    /// The Parquet files a manifest names that are not on disk, with the version holding each.
+    pub fn missing_files(&self, m: &Manifest) -> Vec<(PathBuf, u64)> {
+        m.record_sets
+            .values()
+            .flat_map(|e| e.files.iter().map(move |f| (self.root.join(&f.path), e.version)))
+            .filter(|(p, _)| !p.exists())
+            .collect()
+    }
+
     /// Takes the insurer's lock, without waiting: one run per insurer and store at a time. The
     /// lock is the operating system's lock on an open file, so a killed run cannot leave it
     /// stuck; the file's text only tells who holds it.

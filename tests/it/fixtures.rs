@@ -218,3 +218,32 @@ pub fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
     let s = a.as_any().downcast_ref::<arrow::array::StringArray>().expect("utf8");
     (0..s.len()).map(|i| if s.is_null(i) { None } else { Some(s.value(i).to_string()) }).collect()
 }
+
+/// A workspace with a job over one register file `reg.dat`: `run` writes the given records, runs
+/// the job and returns its `insured_person` summary and the stored 被保険者番号.
+pub struct RegisterJob {
+    pub ws: Workspace,
+    job: PathBuf,
+}
+
+/// A register record of `no` born on `birth` (和暦 `gyymmdd`).
+pub fn register_person(no: &str, birth: &str) -> Vec<u8> {
+    fixed_data(no, "001", "ｱ", "山田", birth, "5010501")
+}
+
+impl RegisterJob {
+    pub fn new() -> RegisterJob {
+        let ws = Workspace::new();
+        let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
+        RegisterJob { ws, job }
+    }
+
+    pub fn run(&self, records: &[Vec<u8>]) -> (serde_json::Value, Vec<Option<String>>) {
+        self.ws.write("reg.dat", &fixed_file(records, None, true));
+        let out = kiban(&["run", self.job.to_str().unwrap(), "--json"]);
+        assert!(out.code == 0 || out.code == 3, "{}", out.stderr);
+        let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let set = s["record_sets"].as_array().unwrap().iter().find(|r| r["record_set"] == "insured_person").unwrap().clone();
+        (set, strings(&read_set(&self.ws.store(), "insured_person").unwrap(), "insured_no"))
+    }
+}

@@ -199,17 +199,9 @@ fn every_shipped_mapping_compiles_against_the_schemas() {
 
 #[test]
 fn a_quarantined_register_record_keeps_its_published_row() {
-    let ws = Workspace::new();
-    let person = |no: &str, birth: &str| fixed_data(no, "001", "ｱ", "山田", birth, "5010501");
-    let job = ws.job(&[("reg.dat", "insured_register_fixed")], "");
-    let run = |recs: &[Vec<u8>]| {
-        ws.write("reg.dat", &fixed_file(recs, None, true));
-        let out = kiban(&["run", job.to_str().unwrap(), "--json"]);
-        assert!(out.code == 0 || out.code == 3, "{}", out.stderr);
-        let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        let set = s["record_sets"].as_array().unwrap().iter().find(|r| r["record_set"] == "insured_person").unwrap().clone();
-        (set, strings(&read_set(&ws.store(), "insured_person").unwrap(), "insured_no"))
-    };
+    let reg = super::fixtures::RegisterJob::new();
+    let person = super::fixtures::register_person;
+    let run = |recs: &[Vec<u8>]| reg.run(recs);
     let (_, v1) = run(&[person("0000000001", "3200101"), person("0000000002", "3200101"), person("0000000003", "3200101")]);
     assert_eq!(v1.len(), 3);
     // 2 is quarantined (an impossible date) and keeps its row; 3 is gone from the register: deleted.

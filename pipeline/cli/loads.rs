@@ -12,7 +12,7 @@ pub struct LedgerArgs {
     pub store: Option<PathBuf>,
 }
 
-fn open(args: &LedgerArgs) -> Result<(Ledger, Option<Store>, Option<String>), i32> {
+pub(super) fn open(args: &LedgerArgs) -> Result<(Ledger, Option<Store>, Option<String>), i32> {
     let (location, store, job_name) = match (&args.ledger, &args.job) {
         (Some(l), _) => (LedgerLocation::parse(l, Path::new(".")), args.store.clone(), None),
         (None, Some(j)) => match Job::load(j) {
@@ -102,7 +102,7 @@ pub fn list(args: &LedgerArgs, insurer: Option<String>, limit: u64, json: bool) 
     0
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> i32 {
+pub(super) fn print_json<T: serde::Serialize>(v: &T) -> i32 {
     match serde_json::to_string_pretty(v) {
         Ok(s) => {
             println!("{s}");
@@ -153,10 +153,18 @@ pub fn show(args: &LedgerArgs, load_id: &str, json: bool) -> i32 {
             return 1;
         }
     };
+    let (batches, receipt) = match (ledger.batches(load_id), ledger.receipt(load_id)) {
+        (Ok(b), Ok(r)) => (b, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
     let problem = store.as_ref().and_then(|s| check_on_disk(s, &l));
     if json {
         let code = print_json(&serde_json::json!({
             "load": l, "files": files, "record_sets": sets, "events": events, "store_problem": problem,
+            "batches": batches, "receipt": receipt,
         }));
         return if problem.is_some() { 1 } else { code };
     }
@@ -209,6 +217,20 @@ pub fn show(args: &LedgerArgs, load_id: &str, json: bool) -> i32 {
             dash(s.deletes),
             if s.deletes_suppressed { "  (no deletes: a quarantined record's key was unreadable)" } else { "" }
         );
+    }
+    if !batches.is_empty() || receipt.is_some() {
+        println!();
+        let acked = batches.iter().filter(|b| b.status == "acked").count();
+        let rows: u64 = batches.iter().map(|b| b.row_count).sum();
+        let bytes: u64 = batches.iter().map(|b| b.bytes).sum();
+        println!("batches     {} ({acked} acknowledged), {rows} change rows, {bytes} bytes", batches.len());
+        match &receipt {
+            Some(r) => println!(
+                "receipt     {}: platform version {}, {} rows applied, committed {}",
+                r.receipt_id, r.platform_version, r.applied, r.committed_at
+            ),
+            None => println!("receipt     none yet"),
+        }
     }
     println!();
     for e in &events {

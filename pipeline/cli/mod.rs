@@ -7,6 +7,7 @@ mod diff;
 mod loads;
 mod logging;
 mod progress;
+mod publish;
 mod schedule;
 
 use crate::job::catalog::Catalog;
@@ -36,7 +37,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a transmission job: read → decode → map → store.
+    /// Run a transmission job: read → decode → map → validate → store → diff → publish.
     Run {
         /// The job file (jobs/*.toml).
         job: PathBuf,
@@ -103,6 +104,27 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The publish stage alone: send a stored load that is not yet published (an earlier run
+    /// failed to reach the platform) to the job's platform, and record the receipt.
+    Publish {
+        /// The load id (`kiban loads list`).
+        load: String,
+        /// The job file: its ledger, store and [platform].
+        #[arg(long)]
+        job: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The reference platform of the publish protocol.
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCommand,
+    },
+    /// Certificates for the demo and for tests.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
     /// Synthetic sample exports.
     Sample {
         #[command(subcommand)]
@@ -156,13 +178,83 @@ pub enum LoadsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One load: files, counts and changes per record set, events.
+    /// One load: files, counts and changes per record set, batches, receipt, events.
     Show {
         load: String,
         #[command(flatten)]
         at: LedgerOpts,
         #[arg(long)]
         json: bool,
+    },
+    /// Re-send a stored load's changes to a platform (idempotent there: a load it committed
+    /// answers with its receipt). Replaying loads in order rebuilds a platform's state.
+    Replay {
+        load: String,
+        #[command(flatten)]
+        at: LedgerOpts,
+        /// The platform, https://host:port.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        tls: TlsOpts,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the platform's state digest per record set with the store's last published
+    /// version; exit 1 when any differs.
+    Verify {
+        #[command(flatten)]
+        at: LedgerOpts,
+        /// The insurer (default: the job's).
+        #[arg(long)]
+        insurer: Option<String>,
+        /// The platform (default: the job's).
+        #[arg(long)]
+        platform: Option<String>,
+        #[command(flatten)]
+        tls: TlsOpts,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// TLS files for talking to a platform; default: the job's [platform].
+#[derive(clap::Args, Debug)]
+pub struct TlsOpts {
+    /// CA certificates (PEM) the platform's server certificate chains to.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The terminal certificate (PEM).
+    #[arg(long)]
+    certificate: Option<PathBuf>,
+    /// The terminal certificate's key (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlatformCommand {
+    /// Serve the publish protocol (SPEC §9) until SIGINT/SIGTERM; prints `listening on
+    /// https://<addr>` on stdout once it accepts connections.
+    Serve {
+        /// The platform's configuration file (see `pipeline/platform/config.rs`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Write a throwaway CA, a server certificate for localhost and terminal certificates
+    /// (SAN URI urn:kiban:insurer:<no>). An existing complete set is kept unless --force.
+    Demo {
+        #[arg(long)]
+        out: PathBuf,
+        /// Insurers to make terminal certificates for.
+        #[arg(long = "insurer", default_values_t = ["141309".to_string(), "131011".to_string()])]
+        insurers: Vec<String>,
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -251,7 +343,24 @@ pub fn main() -> i32 {
             LoadsCommand::Show { load, at, json } => {
                 loads::show(&loads::LedgerArgs { job: at.job, ledger: at.ledger, store: at.store }, &load, json)
             }
+            LoadsCommand::Replay { load, at, to, tls, json } => publish::replay(
+                &loads::LedgerArgs { job: at.job, ledger: at.ledger, store: at.store },
+                &load,
+                &to,
+                &publish::TlsArgs { ca: tls.ca, certificate: tls.certificate, key: tls.key },
+                json,
+            ),
+            LoadsCommand::Verify { at, insurer, platform, tls, json } => publish::verify(
+                &loads::LedgerArgs { job: at.job, ledger: at.ledger, store: at.store },
+                insurer,
+                platform,
+                &publish::TlsArgs { ca: tls.ca, certificate: tls.certificate, key: tls.key },
+                json,
+            ),
         },
+        Command::Publish { load, job, json } => publish::publish(&job, &load, json),
+        Command::Platform { command: PlatformCommand::Serve { config } } => publish::serve(&config),
+        Command::Certs { command: CertsCommand::Demo { out, insurers, force } } => publish::certs_demo(&out, &insurers, force),
         Command::Diff { at: StoreOpts { store, job, insurer }, from, to, set, out } => {
             let insurer = insurer.or_else(|| job.as_ref().and_then(|j| Job::load(j).ok()).map(|j| j.file.insurer_no));
             match store_dir(store, job) {
@@ -400,6 +509,22 @@ fn run(job: &std::path::Path, json: bool, log_format: LogFormat) -> i32 {
 }
 
 fn print_summary(s: &LoadSummary) {
+    print_load(s);
+    if let Some(p) = &s.published {
+        println!(
+            "published: receipt {} — platform version {}, {} change rows applied ({} batches, {} sent in this run{}, {:.2} s)",
+            p.receipt.receipt_id,
+            p.receipt.version,
+            p.receipt.applied,
+            p.batches,
+            p.sent,
+            if p.full_snapshot { ", whole snapshot" } else { "" },
+            p.seconds
+        );
+    }
+}
+
+fn print_load(s: &LoadSummary) {
     println!("load {} of job {} for insurer {}: version {} in {}", s.load_id, s.job, s.insurer_no, s.version, s.store.display());
     println!("{:<40} {:<24} {:>10}   {:>10}   {:>11}  {:>8}", "file", "layout", "read", "accepted", "quarantined", "warnings");
     for f in &s.files {

@@ -17,6 +17,16 @@
 //! mode = "incremental"                # optional: overrides the mapping's snapshot|incremental
 //! [thresholds]
 //! max_quarantined_ratio = 0.01        # abort the load when a file quarantines more than this share
+//! [platform]                          # optional: publish each load (SPEC §9); without it a load
+//!                                     # is published once its changes are in the store
+//! url = "https://127.0.0.1:8443"      # the platform's origin
+//! ca = "../demo-out/certs/ca.pem"     # CA certificates the platform's server certificate chains to
+//! certificate = "../demo-out/certs/terminal-141309.pem"  # the terminal certificate (PEM), whose
+//! key = "../demo-out/certs/terminal-141309.key"          # SAN URI names the insurer, and its key
+//! batch_rows = 32768                  # change rows per batch
+//! retry_seconds = 120                 # retry 5xx and broken connections this long, then fail
+//! serve = "demo-platform.toml"        # demo only: start this reference platform in the run when
+//!                                     # nothing answers at `url`
 //! ```
 
 use crate::map::layout::ModeName;
@@ -62,6 +72,37 @@ pub struct JobFile {
     pub rules: Vec<PathBuf>,
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Where loads are published (SPEC §9). Without it, a load counts as published once its
+    /// changes are in the store's `_changes`.
+    #[serde(default)]
+    pub platform: Option<PlatformTarget>,
+}
+
+/// A job's platform: endpoint, trust and terminal identity.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformTarget {
+    /// The platform's origin, `https://host[:port]`.
+    pub url: String,
+    /// CA certificates (PEM) the platform's server certificate must chain to.
+    pub ca: PathBuf,
+    /// The terminal certificate (PEM chain); its SAN URI `urn:kiban:insurer:<no>` must name the
+    /// job's insurer.
+    pub certificate: PathBuf,
+    /// The terminal certificate's private key (PEM).
+    pub key: PathBuf,
+    /// Change rows per batch (default 32768).
+    #[serde(default)]
+    pub batch_rows: Option<usize>,
+    /// How long to retry a platform that answers 5xx or cannot be reached before the run fails
+    /// (default 120 s). The load stays stored; the next run resumes publishing it.
+    #[serde(default)]
+    pub retry_seconds: Option<u64>,
+    /// A reference platform configuration (`kiban platform serve --config`) that the run starts
+    /// in its own process when nothing answers at `url`, and stops when it ends: the demo's
+    /// self-contained setup. Leave it out for a real platform.
+    #[serde(default)]
+    pub serve: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +181,14 @@ impl Job {
         {
             return Err(invalid("thresholds.max_quarantined_ratio must be between 0 and 1".into()));
         }
+        if let Some(p) = &file.platform {
+            if !p.url.starts_with("https://") {
+                return Err(invalid(format!("platform.url `{}` must start with https://", p.url)));
+            }
+            if p.batch_rows == Some(0) {
+                return Err(invalid("platform.batch_rows must be above 0".into()));
+            }
+        }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Ok(Job { file, dir, path: path.to_path_buf() })
@@ -151,6 +200,34 @@ impl Job {
             Some(v) => crate::ledger::LedgerLocation::parse(v, &self.dir),
             None => crate::ledger::LedgerLocation::Sqlite(self.resolve(&self.file.store).join("_ledger.sqlite")),
         }
+    }
+
+    /// The job's publish target: TLS configuration from its certificate files. `None` without
+    /// a `[platform]`.
+    pub fn publish_target(&self) -> Result<Option<crate::publish::Target>, JobConfigError> {
+        let Some(p) = &self.file.platform else { return Ok(None) };
+        let invalid = |reason: String| JobConfigError::Invalid { path: self.path.clone(), reason };
+        let identity = crate::identity::tls::TerminalIdentity::from_pem(&self.resolve(&p.certificate), &self.resolve(&p.key))
+            .map_err(|e| invalid(format!("platform terminal certificate: {e}")))?;
+        if !identity.identity.insurers.iter().any(|i| *i == self.file.insurer_no) {
+            return Err(invalid(format!(
+                "the terminal certificate {} names insurer(s) [{}], not this job's {}",
+                self.resolve(&p.certificate).display(),
+                identity.identity.insurers.join(", "),
+                self.file.insurer_no
+            )));
+        }
+        let tls = crate::identity::tls::client_config(&self.resolve(&p.ca), Some(identity)).map_err(|e| invalid(format!("platform: {e}")))?;
+        let retry = crate::publish::RetryPolicy {
+            give_up_after: std::time::Duration::from_secs(p.retry_seconds.unwrap_or(120)),
+            ..Default::default()
+        };
+        Ok(Some(crate::publish::Target {
+            url: p.url.clone(),
+            tls: std::sync::Arc::new(tls),
+            retry,
+            batch_rows: p.batch_rows.unwrap_or(crate::protocol::DEFAULT_BATCH_ROWS),
+        }))
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

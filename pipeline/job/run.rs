@@ -61,6 +61,12 @@ pub enum RunError {
     Validate(#[from] ValidateError),
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("publishing: {0}; the load stays stored, and the next run of the job (or `kiban publish`) resumes it")]
+    Publish(#[from] crate::publish::PublishError),
+    #[error("starting the job's reference platform: {0}")]
+    Platform(#[from] crate::platform::PlatformError),
+    #[error("no load {0} in the ledger")]
+    NoSuchLoad(String),
 }
 
 impl RunError {
@@ -70,6 +76,8 @@ impl RunError {
             RunError::Config(_)
             | RunError::Catalog(_)
             | RunError::Invalid { .. }
+            | RunError::NoSuchLoad(_)
+            | RunError::Platform(crate::platform::PlatformError::Config(_) | crate::platform::PlatformError::Identity(_))
             | RunError::Validate(ValidateError::Rule { .. })
             | RunError::Ledger(
                 LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. } | LedgerError::Migrate { .. },
@@ -119,6 +127,8 @@ pub struct LoadSummary {
     pub store: PathBuf,
     pub files: Vec<FileSummary>,
     pub record_sets: Vec<SetSummary>,
+    /// The platform's receipt, when the job names a platform.
+    pub published: Option<crate::publish::Published>,
 }
 
 /// A rerun of inputs that are already loaded: nothing was done.
@@ -250,8 +260,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
     let store = Store::open(job.resolve(&job.file.store))?;
     // One run per insurer and store; the ledger is opened (and migrated) under the lock.
     let _lock = store.lock(insurer, &format!("job {} ({})", job.file.name, job.path.display()))?;
+    let target = job.publish_target()?;
+    let _platform = serve_if_needed(job)?;
     let ledger = Ledger::open(&job.ledger_location())?;
-    let base = reconcile(&ledger, &store, &catalog.schemas, insurer)?;
+    let base = reconcile(&ledger, &store, &catalog.schemas, insurer, target.as_ref())?;
     let base_version = base.as_ref().map(|m| m.version);
 
     let inputs = hash_inputs(&planned, &layouts);
@@ -521,7 +533,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         ledger.record_version(&version_record(&store, &manifest, None)?)?;
         crate::fault::point("stored");
         let exit_code = exit_code_of(&files);
-        let changes = complete(&ledger, &store, &catalog.schemas, &load_id, base.as_ref(), &manifest, exit_code)?;
+        let (changes, published) =
+            complete(&ledger, &store, &catalog.schemas, &load_id, base.as_ref(), &manifest, exit_code, target.as_ref())?;
         for s in summaries.iter_mut() {
             if let Some(c) = changes.get(&s.record_set) {
                 s.changes = *c;
@@ -536,6 +549,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             store: store.root().to_path_buf(),
             files,
             record_sets: summaries,
+            published,
         })
     })();
     match result {
@@ -547,6 +561,32 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             Err(e)
         }
     }
+}
+
+/// `kiban publish <load>`: publishes a stored load of the job that is not yet published (and,
+/// first, any load before it), then returns its receipt.
+pub fn publish_load(job: &Job, load_id: &str) -> Result<crate::ledger::ReceiptRecord, RunError> {
+    let catalog = Catalog::embedded()?;
+    let insurer = job.file.insurer_no.as_str();
+    let invalid = |reason: String| RunError::Invalid { job: job.path.display().to_string(), reason };
+    let Some(target) = job.publish_target()? else { return Err(invalid("the job names no [platform] to publish to".into())) };
+    let store = Store::open(job.resolve(&job.file.store))?;
+    let _lock = store.lock(insurer, &format!("kiban publish {load_id} (job {})", job.file.name))?;
+    let _platform = serve_if_needed(job)?;
+    let ledger = Ledger::open(&job.ledger_location())?;
+    let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
+    if load.insurer_no != insurer {
+        return Err(invalid(format!("load {load_id} is of insurer {}, the job's is {insurer}", load.insurer_no)));
+    }
+    reconcile(&ledger, &store, &catalog.schemas, insurer, Some(&target))?;
+    if let Some(r) = ledger.receipt(load_id)? {
+        return Ok(r);
+    }
+    let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
+    Err(invalid(match load.status {
+        LoadStatus::Published => format!("load {load_id} was published before the job had a platform; the next load sends the whole snapshot"),
+        other => format!("load {load_id} is {other}: nothing of it was stored, so there is nothing to publish"),
+    }))
 }
 
 /// 3 when records were quarantined or files skipped, else 0 (SPEC §11).
@@ -666,8 +706,9 @@ fn version_record(store: &Store, m: &Manifest, published_at: Option<String>) -> 
 }
 
 /// From `stored` to `published`: the diff against the base, written to `_changes`, then the
-/// delivery. Without a platform endpoint (SPEC §9 comes with `publish/`), delivering means the
-/// changes are in the store, and the version becomes the base of the next load at once.
+/// delivery: to the job's platform (batches, commit, receipt) or, without one, nowhere (the
+/// changes are in the store, and the version becomes the base of the next load at once).
+#[allow(clippy::too_many_arguments)]
 fn complete(
     ledger: &Ledger,
     store: &Store,
@@ -676,39 +717,86 @@ fn complete(
     base: Option<&Manifest>,
     manifest: &Manifest,
     exit_code: i32,
-) -> Result<BTreeMap<String, ChangeCounts>, RunError> {
-    let base_shown = base.map_or("nothing".to_string(), |b| format!("version {}", b.version));
-    ledger.set_status(load_id, LoadStatus::Diffing, &format!("diffing version {} against {base_shown}", manifest.version))?;
-    let started = std::time::Instant::now();
-    let written = crate::diff::write_changes(store, schemas, base, manifest)?;
-    crate::fault::point("changes-written");
+    target: Option<&crate::publish::Target>,
+) -> Result<(BTreeMap<String, ChangeCounts>, Option<crate::publish::Published>), RunError> {
     let mut changes = BTreeMap::new();
-    for (set, c, _) in &written {
-        ledger.record_changes(load_id, set, c.inserts, c.updates, c.deletes)?;
-        tracing::info!(record_set = %set, inserts = c.inserts, updates = c.updates, deletes = c.deletes, "changes");
-        changes.insert(set.clone(), *c);
+    let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
+    if matches!(load.status, LoadStatus::Diffed | LoadStatus::Publishing) {
+        // Resumed after the diff: its counts are in the ledger.
+        for s in ledger.sets(load_id)? {
+            let c = ChangeCounts {
+                inserts: s.inserts.unwrap_or(0),
+                updates: s.updates.unwrap_or(0),
+                deletes: s.deletes.unwrap_or(0),
+                unchanged: 0,
+            };
+            changes.insert(s.record_set, c);
+        }
+    } else {
+        let base_shown = base.map_or("nothing".to_string(), |b| format!("version {}", b.version));
+        ledger.set_status(load_id, LoadStatus::Diffing, &format!("diffing version {} against {base_shown}", manifest.version))?;
+        let started = std::time::Instant::now();
+        let written = crate::diff::write_changes(store, schemas, base, manifest)?;
+        crate::fault::point("changes-written");
+        for (set, c, _) in &written {
+            ledger.record_changes(load_id, set, c.inserts, c.updates, c.deletes)?;
+            tracing::info!(record_set = %set, inserts = c.inserts, updates = c.updates, deletes = c.deletes, "changes");
+            changes.insert(set.clone(), *c);
+        }
+        let total: u64 = changes.values().map(ChangeCounts::total).sum();
+        ledger.set_status(
+            load_id,
+            LoadStatus::Diffed,
+            &format!("{total} changes in {} record sets ({:.2} s)", changes.len(), started.elapsed().as_secs_f64()),
+        )?;
+        crate::fault::point("diffed");
     }
-    let total: u64 = changes.values().map(ChangeCounts::total).sum();
-    ledger.set_status(
-        load_id,
-        LoadStatus::Diffed,
-        &format!("{total} changes in {} record sets ({:.2} s)", changes.len(), started.elapsed().as_secs_f64()),
-    )?;
-    crate::fault::point("diffed");
-    ledger.mark_published(
-        load_id,
-        &manifest.insurer_no,
-        manifest.version,
-        exit_code,
-        "changes written to the store's _changes; this job names no platform to send them to",
-    )?;
-    Ok(changes)
+    let Some(target) = target else {
+        ledger.mark_published(
+            load_id,
+            &manifest.insurer_no,
+            manifest.version,
+            exit_code,
+            "changes written to the store's _changes; this job names no platform to send them to",
+        )?;
+        return Ok((changes, None));
+    };
+    let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
+    let published = crate::publish::publish(ledger, store, schemas, target, &load, manifest, exit_code)?;
+    Ok((changes, Some(published)))
+}
+
+/// The job's reference platform (`[platform] serve`), started when nothing answers at its URL.
+fn serve_if_needed(job: &Job) -> Result<Option<crate::platform::RunningPlatform>, RunError> {
+    use std::net::ToSocketAddrs;
+    let Some(p) = &job.file.platform else { return Ok(None) };
+    let Some(config) = &p.serve else { return Ok(None) };
+    let invalid = |reason: String| RunError::Invalid { job: job.path.display().to_string(), reason };
+    let uri: hyper::Uri = p.url.parse().map_err(|_| invalid(format!("platform.url `{}` is not a URL", p.url)))?;
+    let host = uri.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_string();
+    let addrs: Vec<std::net::SocketAddr> =
+        (host.as_str(), uri.port_u16().unwrap_or(443)).to_socket_addrs().map_err(|e| invalid(format!("platform.url: {e}")))?.collect();
+    let answering =
+        addrs.iter().any(|a| std::net::TcpStream::connect_timeout(a, std::time::Duration::from_millis(300)).is_ok());
+    if answering {
+        return Ok(None);
+    }
+    let config = crate::platform::PlatformConfig::load(&job.resolve(config)).map_err(crate::platform::PlatformError::from)?;
+    let running = crate::platform::RunningPlatform::start(config)?;
+    tracing::info!(addr = %running.addr, "started the job's reference platform for this run");
+    Ok(Some(running))
 }
 
 /// Brings the ledger and the store of an insurer into agreement before a load: versions made
 /// before the store had a ledger are adopted, interrupted loads are finished or rolled back, and
 /// the last published version must be on disk whole. Returns its manifest: the new load's base.
-fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistry, insurer: &str) -> Result<Option<Manifest>, RunError> {
+fn reconcile(
+    ledger: &Ledger,
+    store: &Store,
+    schemas: &crate::schema::SchemaRegistry,
+    insurer: &str,
+    target: Option<&crate::publish::Target>,
+) -> Result<Option<Manifest>, RunError> {
     let inconsistent = |reason: String| RunError::Inconsistent { store: store.root().display().to_string(), reason };
     store.sweep_interrupted(insurer)?;
     let on_disk = store.versions(insurer)?;
@@ -723,7 +811,7 @@ fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegi
         tracing::info!(insurer = %insurer, versions = adopted.len(), "adopted the store's versions, written before it had a ledger, as published");
     }
     for l in ledger.pending(insurer)? {
-        resume(ledger, store, schemas, &l)?;
+        resume(ledger, store, schemas, &l, target)?;
     }
     let published = ledger.published_version(insurer)?;
     let latest = store.versions(insurer)?.last().copied();
@@ -762,7 +850,13 @@ fn reconcile(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegi
 }
 
 /// Finishes or rolls back a load that an earlier run left between states (see `ledger`).
-fn resume(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistry, l: &LoadRecord) -> Result<(), RunError> {
+fn resume(
+    ledger: &Ledger,
+    store: &Store,
+    schemas: &crate::schema::SchemaRegistry,
+    l: &LoadRecord,
+    target: Option<&crate::publish::Target>,
+) -> Result<(), RunError> {
     let insurer = l.insurer_no.as_str();
     let who = format!("pid {} on {}", l.pid, l.host);
     let base_version = l.base_version.unwrap_or(0);
@@ -797,7 +891,7 @@ fn resume(ledger: &Ledger, store: &Store, schemas: &crate::schema::SchemaRegistr
     };
     let files = ledger.files(&l.load_id)?;
     let exit_code = if files.iter().any(|f| f.quarantined.unwrap_or(0) > 0 || f.rejected.is_some()) { 3 } else { 0 };
-    complete(ledger, store, schemas, &l.load_id, base.as_ref(), &manifest, exit_code)?;
+    complete(ledger, store, schemas, &l.load_id, base.as_ref(), &manifest, exit_code, target)?;
     Ok(())
 }
 

@@ -35,8 +35,10 @@
 //! A version is the base of the next load only once `published`; at most one load per insurer is
 //! between `storing` and `published`, and a run finishes it before starting a new one.
 
+mod publishing;
 mod records;
 
+pub use publishing::*;
 pub use records::*;
 
 use sqlx::any::Any;
@@ -73,7 +75,7 @@ impl LedgerLocation {
         LedgerLocation::Sqlite(if path.is_absolute() { path.to_path_buf() } else { base.join(path) })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             LedgerLocation::Postgres(u) => u.clone(),
             LedgerLocation::Sqlite(p) => {
@@ -210,11 +212,11 @@ impl Ledger {
         }
     }
 
-    fn query_error(&self, action: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError + '_ {
+    pub(crate) fn query_error(&self, action: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError + '_ {
         move |source| LedgerError::Query { location: self.location.to_string(), action, source }
     }
 
-    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 }

@@ -154,28 +154,28 @@ pub struct VersionRecord {
     pub published_at: Option<String>,
 }
 
-fn i(v: u64) -> i64 {
+pub(super) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn u(v: i64) -> u64 {
+pub(super) fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
 /// Typed column access that names the column when the database holds something else.
-struct Cols<'r>(&'r AnyRow);
+pub(super) struct Cols<'r>(pub(super) &'r AnyRow);
 
 impl Cols<'_> {
-    fn text(&self, c: &str) -> Result<String, sqlx::Error> {
+    pub(super) fn text(&self, c: &str) -> Result<String, sqlx::Error> {
         self.0.try_get::<String, _>(c)
     }
-    fn opt_text(&self, c: &str) -> Result<Option<String>, sqlx::Error> {
+    pub(super) fn opt_text(&self, c: &str) -> Result<Option<String>, sqlx::Error> {
         self.0.try_get::<Option<String>, _>(c)
     }
-    fn num(&self, c: &str) -> Result<u64, sqlx::Error> {
+    pub(super) fn num(&self, c: &str) -> Result<u64, sqlx::Error> {
         self.0.try_get::<i64, _>(c).map(u)
     }
-    fn opt_num(&self, c: &str) -> Result<Option<u64>, sqlx::Error> {
+    pub(super) fn opt_num(&self, c: &str) -> Result<Option<u64>, sqlx::Error> {
         Ok(self.0.try_get::<Option<i64>, _>(c)?.map(u))
     }
 }
@@ -218,7 +218,7 @@ fn version_record(row: &AnyRow) -> Result<VersionRecord, sqlx::Error> {
 
 const LOAD_COLUMNS: &str = "load_id, job, insurer_no, inputs_sha256, status, base_version, version, attempts, exit_code, message, host, pid, started_at, updated_at, finished_at";
 
-const INSERT_EVENT: &str =
+pub(super) const INSERT_EVENT: &str =
     "INSERT INTO events (load_id, seq, at, kind, detail) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE load_id = $1";
 
 fn host_name() -> String {

@@ -160,9 +160,28 @@ pub fn set_digest(schema: &RecordSetSchema, batch: &RecordBatch) -> String {
     for i in 0..batch.num_rows() {
         buf.clear();
         encode_columns(&names, &cols, i, &mut buf);
-        buf.extend_from_slice(hashes.value(i).as_bytes());
-        sum = sum.wrapping_add(xxh3_128(&buf));
+        sum = sum.wrapping_add(digest_term(&buf, hashes.value(i)));
     }
+    hex128(sum)
+}
+
+/// The canonical encoding of a row's key (the key columns by name, as in the module doc): what
+/// the set digest hashes, and what the platform keeps as a record's identity.
+pub fn encode_key(names: &[&str], cols: &[&ArrayRef], row: usize, out: &mut Vec<u8>) {
+    encode_columns(names, cols, row, out);
+}
+
+/// One row's term of the set digest: XXH3-128 of `key encoding ‖ row_hash`. The digest is the
+/// wrapping sum of the terms, so it can be computed over rows in any order.
+pub fn digest_term(key_encoding: &[u8], row_hash: &str) -> u128 {
+    let mut buf = Vec::with_capacity(key_encoding.len() + row_hash.len());
+    buf.extend_from_slice(key_encoding);
+    buf.extend_from_slice(row_hash.as_bytes());
+    xxh3_128(&buf)
+}
+
+/// A digest sum as the 32 hex digits of `set_digest`.
+pub fn digest_hex(sum: u128) -> String {
     hex128(sum)
 }
 

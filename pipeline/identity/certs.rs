@@ -1,0 +1,183 @@
+//! Throwaway certificates (`kiban certs demo`): a CA, a server certificate for localhost and
+//! terminal certificates naming their insurer, so the demo and the tests run the publish
+//! protocol over real mutual TLS. Never for production: the CA key is written next to them.
+
+use super::tls::IdentityError;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use std::path::{Path, PathBuf};
+
+/// Validity of a certificate, in days relative to today (negative: in the past).
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub from_days: i64,
+    pub to_days: i64,
+}
+
+impl Validity {
+    /// From yesterday for `days` days.
+    pub fn days(days: i64) -> Validity {
+        Validity { from_days: -1, to_days: days }
+    }
+}
+
+/// Midnight UTC, `offset` days from today (rcgen takes `time`'s date type, which kiban does
+/// not otherwise use).
+macro_rules! day {
+    ($offset:expr) => {{
+        use chrono::Datelike;
+        let d = chrono::Utc::now().date_naive() + chrono::Duration::days($offset);
+        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
+    }};
+}
+
+/// A certificate and its key, as PEM.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub certificate_pem: String,
+    pub key_pem: String,
+}
+
+impl Issued {
+    /// Writes `<stem>.pem` and `<stem>.key` (mode 0600) into `dir`.
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), IdentityError> {
+        let cert = dir.join(format!("{stem}.pem"));
+        let key = dir.join(format!("{stem}.key"));
+        write_file(&cert, self.certificate_pem.as_bytes(), 0o644)?;
+        write_file(&key, self.key_pem.as_bytes(), 0o600)?;
+        Ok((cert, key))
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| IdentityError::Write { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A throwaway certificate authority.
+pub struct DemoCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    key_pem: String,
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "JP");
+    dn.push(DnType::OrganizationName, "kiban demo");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+impl DemoCa {
+    pub fn new(common_name: &str) -> Result<DemoCa, IdentityError> {
+        let key = KeyPair::generate()?;
+        let key_pem = key.serialize_pem();
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.not_before = day!(-1);
+        params.not_after = day!(3650);
+        Ok(DemoCa { issuer: CertifiedIssuer::self_signed(params, key)?, key_pem })
+    }
+
+    pub fn certificate_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    fn issue(&self, mut params: CertificateParams, validity: Validity) -> Result<Issued, IdentityError> {
+        let key = KeyPair::generate()?;
+        params.not_before = day!(validity.from_days);
+        params.not_after = day!(validity.to_days);
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued { certificate_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
+
+    /// A server certificate for these DNS names and IP addresses.
+    pub fn server(&self, hosts: &[&str], validity: Validity) -> Result<Issued, IdentityError> {
+        let mut params = CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name = name(hosts.first().copied().unwrap_or("localhost"));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(params, validity)
+    }
+
+    /// A terminal certificate of an insurer: SAN URI `urn:kiban:insurer:<no>`.
+    pub fn terminal(&self, insurer_no: &str, validity: Validity) -> Result<Issued, IdentityError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(&format!("kiban terminal {insurer_no}"));
+        let uri = format!("{}{insurer_no}", crate::protocol::INSURER_URI);
+        params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params, validity)
+    }
+}
+
+/// What `kiban certs demo` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoFiles {
+    pub ca: PathBuf,
+    pub server: (PathBuf, PathBuf),
+    pub terminals: Vec<(String, PathBuf, PathBuf)>,
+    /// True when the directory already held a complete set, which was kept.
+    pub kept: bool,
+}
+
+/// Writes `ca.pem`, `ca.key`, `server.pem`/`.key` (localhost, 127.0.0.1, ::1) and
+/// `terminal-<insurer>.pem`/`.key` into `out`. An existing complete set is kept unless `force`.
+pub fn write_demo(out: &Path, insurers: &[String], force: bool) -> Result<DemoFiles, IdentityError> {
+    let files = DemoFiles {
+        ca: out.join("ca.pem"),
+        server: (out.join("server.pem"), out.join("server.key")),
+        terminals: insurers
+            .iter()
+            .map(|i| (i.clone(), out.join(format!("terminal-{i}.pem")), out.join(format!("terminal-{i}.key"))))
+            .collect(),
+        kept: false,
+    };
+    let all: Vec<&PathBuf> =
+        [&files.ca, &files.server.0, &files.server.1].into_iter().chain(files.terminals.iter().flat_map(|(_, c, k)| [c, k])).collect();
+    if !force && all.iter().all(|p| p.is_file()) {
+        return Ok(DemoFiles { kept: true, ..files });
+    }
+    std::fs::create_dir_all(out).map_err(|source| IdentityError::Write { path: out.to_path_buf(), source })?;
+    let ca = DemoCa::new("kiban demo CA")?;
+    write_file(&files.ca, ca.certificate_pem().as_bytes(), 0o644)?;
+    write_file(&out.join("ca.key"), ca.key_pem().as_bytes(), 0o600)?;
+    ca.server(&["localhost", "127.0.0.1", "::1"], Validity::days(825))?.write(out, "server")?;
+    for i in insurers {
+        ca.terminal(i, Validity::days(825))?.write(out, &format!("terminal-{i}"))?;
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_certificate_names_its_insurer() {
+        let ca = DemoCa::new("test CA").unwrap();
+        let t = ca.terminal("141309", Validity::days(10)).unwrap();
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(t.certificate_pem.as_bytes()).unwrap();
+        let id = crate::protocol::certificate_identity(&der).unwrap();
+        assert_eq!(id.insurers, vec!["141309".to_string()]);
+        assert!(id.subject.contains("kiban terminal 141309"), "{}", id.subject);
+    }
+
+    use rustls::pki_types::pem::PemObject;
+}

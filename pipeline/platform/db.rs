@@ -1,0 +1,474 @@
+//! The platform's durable state through sqlx (`Any`: SQLite by default, PostgreSQL by URL), and
+//! the commit that applies a load's batches in one transaction.
+//!
+//! Commits are serialised per insurer without locks that only one backend has: the transaction
+//! moves the insurer's version with `UPDATE … WHERE version = <base>`, so of two commits on the
+//! same base only one can succeed; the other rolls back and answers 409.
+
+use super::ApiError;
+use crate::diff::{NEW_ROW_HASH, OLD_ROW_HASH, OP};
+use crate::protocol::{BatchAck, OpenLoad, OpenedLoad, Receipt, SetState, State};
+use crate::schema::RecordSetSchema;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use sqlx::any::Any;
+use sqlx::{AssertSqlSafe, Row};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+type AnyPool = sqlx::Pool<Any>;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "platform", include_str!("migrations/0001_platform.sql"))];
+/// Rows per multi-row INSERT (7 parameters each: under SQLite's and PostgreSQL's limits).
+const INSERT_CHUNK: usize = 512;
+
+pub struct PlatformDb {
+    pool: AnyPool,
+    pub location: String,
+}
+
+/// An opened load as stored.
+#[derive(Debug, Clone)]
+pub struct LoadRow {
+    pub load_id: String,
+    pub insurer_no: String,
+    pub base_version: u64,
+    pub record_sets: Vec<String>,
+    pub status: String,
+}
+
+/// Who commits: the client certificate's subject and serial.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    pub subject: String,
+    pub serial: String,
+}
+
+fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+    move |e| ApiError::database(action, e)
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl PlatformDb {
+    pub async fn open(location: &crate::ledger::LedgerLocation) -> Result<PlatformDb, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::pool::PoolOptions::<Any>::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&location.url())
+            .await?;
+        let migrations: Vec<sqlx::migrate::Migration> = MIGRATIONS
+            .iter()
+            .map(|&(v, name, sql)| {
+                sqlx::migrate::Migration::new(
+                    v,
+                    Cow::Borrowed(name),
+                    sqlx::migrate::MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect();
+        let mut migrator = sqlx::migrate::Migrator::DEFAULT;
+        migrator.migrations = Cow::Owned(migrations);
+        migrator.run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(PlatformDb { pool, location: location.to_string() })
+    }
+
+    pub async fn version(&self, insurer_no: &str) -> Result<u64, ApiError> {
+        let row = sqlx::query("SELECT version FROM platform_insurers WHERE insurer_no = $1")
+            .bind(insurer_no)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading the insurer's version"))?;
+        Ok(row.map(|r| u(r.get::<i64, _>(0))).unwrap_or(0))
+    }
+
+    pub async fn load(&self, load_id: &str) -> Result<Option<LoadRow>, ApiError> {
+        let row = sqlx::query("SELECT load_id, insurer_no, base_version, record_sets, status FROM platform_loads WHERE load_id = $1")
+            .bind(load_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a load"))?;
+        row.map(|r| {
+            let sets: String = r.get(3);
+            Ok(LoadRow {
+                load_id: r.get(0),
+                insurer_no: r.get(1),
+                base_version: u(r.get::<i64, _>(2)),
+                record_sets: serde_json::from_str(&sets).map_err(|e| ApiError::internal(format!("load {}: record_sets: {e}", r.get::<String, _>(0))))?,
+                status: r.get(4),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn receipt(&self, load_id: &str) -> Result<Option<Receipt>, ApiError> {
+        let row =
+            sqlx::query("SELECT receipt_id, load_id, insurer_no, version, applied, committed_at FROM platform_receipts WHERE load_id = $1")
+                .bind(load_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err("reading a receipt"))?;
+        Ok(row.map(|r| Receipt {
+            receipt_id: r.get(0),
+            load_id: r.get(1),
+            insurer_no: r.get(2),
+            version: u(r.get::<i64, _>(3)),
+            applied: u(r.get::<i64, _>(4)),
+            committed_at: r.get(5),
+        }))
+    }
+
+    /// Records a new load (the caller checked the base version); a concurrent open of the same
+    /// id is resolved by the primary key.
+    pub async fn insert_load(&self, open: &OpenLoad, opened_by: &str) -> Result<(), ApiError> {
+        let sets = serde_json::to_string(&open.record_sets).map_err(|e| ApiError::internal(e.to_string()))?;
+        let res = sqlx::query(
+            "INSERT INTO platform_loads (load_id, insurer_no, base_version, record_sets, status, opened_by, opened_at) VALUES ($1, $2, $3, $4, 'open', $5, $6)",
+        )
+        .bind(&open.load_id)
+        .bind(&open.insurer_no)
+        .bind(i(open.base_version))
+        .bind(sets)
+        .bind(opened_by)
+        .bind(crate::ledger::now())
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(()),
+            Err(e) => Err(ApiError::database("recording a load", e)),
+        }
+    }
+
+    pub async fn opened(&self, load: &LoadRow) -> Result<OpenedLoad, ApiError> {
+        Ok(OpenedLoad {
+            load_id: load.load_id.clone(),
+            insurer_no: load.insurer_no.clone(),
+            base_version: load.base_version,
+            record_sets: load.record_sets.clone(),
+            status: load.status.clone(),
+            receipt: self.receipt(&load.load_id).await?,
+        })
+    }
+
+    /// The digest and row count of a stored batch.
+    pub async fn batch(&self, load_id: &str, set: &str, seq: u64) -> Result<Option<(String, u64)>, ApiError> {
+        let row = sqlx::query("SELECT digest, row_count FROM platform_batches WHERE load_id = $1 AND record_set = $2 AND seq = $3")
+            .bind(load_id)
+            .bind(set)
+            .bind(i(seq))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a batch"))?;
+        Ok(row.map(|r| (r.get(0), u(r.get::<i64, _>(1)))))
+    }
+
+    /// Stores a batch; `false` when another request stored this (load, set, seq) first.
+    pub async fn insert_batch(&self, load_id: &str, ack: &BatchAck, body: &[u8]) -> Result<bool, ApiError> {
+        let res = sqlx::query(
+            "INSERT INTO platform_batches (load_id, record_set, seq, digest, row_count, body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(load_id)
+        .bind(&ack.record_set)
+        .bind(i(ack.seq))
+        .bind(&ack.digest)
+        .bind(i(ack.rows))
+        .bind(body.to_vec())
+        .bind(crate::ledger::now())
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(false),
+            Err(e) => Err(ApiError::database("storing a batch", e)),
+        }
+    }
+
+    /// Every batch of a load: (record set, seq) → (digest, rows).
+    pub async fn batches(&self, load_id: &str) -> Result<BTreeMap<(String, u64), (String, u64)>, ApiError> {
+        let rows = sqlx::query("SELECT record_set, seq, digest, row_count FROM platform_batches WHERE load_id = $1")
+            .bind(load_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("reading a load's batches"))?;
+        Ok(rows.iter().map(|r| ((r.get(0), u(r.get::<i64, _>(1))), (r.get(2), u(r.get::<i64, _>(3))))).collect())
+    }
+
+    /// Applies a load's batches, in record-set and seq order, as one transaction: the insurer's
+    /// version moves from the load's base to base + 1, or nothing happens.
+    pub async fn commit(
+        &self,
+        load: &LoadRow,
+        order: &[(String, u64)],
+        schemas: &crate::schema::SchemaRegistry,
+        committer: &Committer,
+    ) -> Result<Receipt, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a commit"))?;
+        let version = load.base_version + 1;
+        let now = crate::ledger::now();
+        let moved = if load.base_version == 0 {
+            sqlx::query("INSERT INTO platform_insurers (insurer_no, version, updated_at) VALUES ($1, 1, $2)")
+                .bind(&load.insurer_no)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected())
+                .or_else(|e| match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => Ok(0),
+                    e => Err(e),
+                })
+        } else {
+            sqlx::query("UPDATE platform_insurers SET version = $2, updated_at = $3 WHERE insurer_no = $1 AND version = $4")
+                .bind(&load.insurer_no)
+                .bind(i(version))
+                .bind(&now)
+                .bind(i(load.base_version))
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected())
+        }
+        .map_err(db_err("moving the insurer's version"))?;
+        if moved != 1 {
+            return Err(ApiError::conflict(
+                "base_version_behind",
+                format!(
+                    "load {} was computed against version {} of insurer {}, which is no longer the platform's version: diff again",
+                    load.load_id, load.base_version, load.insurer_no
+                ),
+            ));
+        }
+        let mut applied = 0u64;
+        for (set, seq) in order {
+            let schema = schemas.get(set).ok_or_else(|| ApiError::unknown_set(set))?;
+            let row = sqlx::query("SELECT body FROM platform_batches WHERE load_id = $1 AND record_set = $2 AND seq = $3")
+                .bind(&load.load_id)
+                .bind(set)
+                .bind(i(*seq))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("reading a batch to apply"))?;
+            let body: Vec<u8> = row.get(0);
+            let (_, batches) = crate::protocol::decode_batches(&body)
+                .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", load.load_id)))?;
+            for b in &batches {
+                applied += apply_batch(&mut tx, load, schema, set, *seq, b, version).await?;
+            }
+        }
+        use sha2::Digest;
+        let receipt_id = format!("r-{}", &hex::encode(sha2::Sha256::digest(format!("{}\0{version}\0{now}", load.load_id)))[..24]);
+        let receipt = Receipt {
+            receipt_id,
+            load_id: load.load_id.clone(),
+            insurer_no: load.insurer_no.clone(),
+            version,
+            applied,
+            committed_at: now.clone(),
+        };
+        let steps: [(&'static str, sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>); 4] = [
+            (
+                "recording the receipt",
+                sqlx::query(
+                    "INSERT INTO platform_receipts (load_id, receipt_id, insurer_no, version, applied, committed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&receipt.load_id)
+                .bind(&receipt.receipt_id)
+                .bind(&receipt.insurer_no)
+                .bind(i(version))
+                .bind(i(applied))
+                .bind(&now),
+            ),
+            (
+                "recording the audit entry",
+                sqlx::query(
+                    "INSERT INTO platform_audit (load_id, insurer_no, version, applied, subject, serial, person, at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+                )
+                .bind(&receipt.load_id)
+                .bind(&receipt.insurer_no)
+                .bind(i(version))
+                .bind(i(applied))
+                .bind(&committer.subject)
+                .bind(&committer.serial)
+                .bind(&now),
+            ),
+            ("closing the load", sqlx::query("UPDATE platform_loads SET status = 'committed' WHERE load_id = $1").bind(&load.load_id)),
+            (
+                "releasing the applied batches",
+                sqlx::query("UPDATE platform_batches SET body = $2 WHERE load_id = $1").bind(&load.load_id).bind(Vec::<u8>::new()),
+            ),
+        ];
+        for (action, q) in steps {
+            q.execute(&mut *tx).await.map_err(db_err(action))?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(receipt)
+    }
+
+    /// Version, rows and digest per record set, computed from the stored rows.
+    pub async fn state(&self, insurer_no: &str) -> Result<State, ApiError> {
+        use futures::TryStreamExt;
+        let version = self.version(insurer_no).await?;
+        let mut sums: BTreeMap<String, (u64, u128)> = BTreeMap::new();
+        let mut rows = sqlx::query("SELECT record_set, record_key, row_hash FROM platform_records WHERE insurer_no = $1")
+            .bind(insurer_no)
+            .fetch(&self.pool);
+        let mut key = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(db_err("reading the state"))? {
+            let set: String = r.get(0);
+            let record_key: String = r.get(1);
+            let row_hash: String = r.get(2);
+            key.clear();
+            key.extend(hex::decode(&record_key).map_err(|_| ApiError::internal(format!("a {set} record key is not hex")))?);
+            let e = sums.entry(set).or_default();
+            e.0 += 1;
+            e.1 = e.1.wrapping_add(crate::map::rowset::digest_term(&key, &row_hash));
+        }
+        Ok(State {
+            insurer_no: insurer_no.to_string(),
+            version,
+            record_sets: sums.into_iter().map(|(k, (rows, sum))| (k, SetState { rows, digest: crate::map::rowset::digest_hex(sum) })).collect(),
+        })
+    }
+
+    /// The current rows of one person in one record set.
+    pub async fn records(&self, insurer_no: &str, set: &str, insured_no: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT row_json FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND insured_no = $3 ORDER BY record_key",
+        )
+        .bind(insurer_no)
+        .bind(set)
+        .bind(insured_no)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading records"))?;
+        rows.iter()
+            .map(|r| serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| ApiError::internal(format!("a stored {set} row: {e}"))))
+            .collect()
+    }
+}
+
+fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ApiError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| ApiError::internal(format!("a change batch without a `{name}` text column")))
+}
+
+/// Applies one decoded batch inside the commit's transaction; returns the rows applied.
+async fn apply_batch(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    load: &LoadRow,
+    schema: &RecordSetSchema,
+    set: &str,
+    seq: u64,
+    b: &RecordBatch,
+    version: u64,
+) -> Result<u64, ApiError> {
+    let conflict = |row: usize, what: &str| {
+        ApiError::conflict(
+            "change_conflict",
+            format!("load {}: {set} batch {seq} row {row}: {what}; nothing of the load was applied", load.load_id),
+        )
+    };
+    let ops = strings(b, OP)?;
+    let old = strings(b, OLD_ROW_HASH)?;
+    let new = strings(b, NEW_ROW_HASH)?;
+    let key_names: Vec<&str> = schema.key.iter().map(|&k| schema.columns[k].name.as_str()).collect();
+    let key_cols: Vec<&ArrayRef> = key_names.iter().filter_map(|n| b.column_by_name(n)).collect();
+    if key_cols.len() != key_names.len() {
+        return Err(ApiError::internal(format!("{set} batch {seq}: key columns missing")));
+    }
+    let insured = b.column_by_name("insured_no").and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    // The row as the records view shows it: every column but the change bookkeeping.
+    let data_idx: Vec<usize> =
+        b.schema().fields().iter().enumerate().filter(|(_, f)| ![OP, OLD_ROW_HASH, NEW_ROW_HASH].contains(&f.name().as_str())).map(|(i, _)| i).collect();
+    let data = b.project(&data_idx).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut json = Vec::new();
+    {
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut json);
+        w.write(&data).map_err(|e| ApiError::internal(e.to_string()))?;
+        w.finish().map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    let lines: Vec<&[u8]> = json.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+    if lines.len() != b.num_rows() {
+        return Err(ApiError::internal(format!("{set} batch {seq}: {} JSON rows for {} rows", lines.len(), b.num_rows())));
+    }
+    let mut key = Vec::with_capacity(64);
+    let mut inserts: Vec<(String, Option<String>, String, String)> = Vec::new();
+    for row in 0..b.num_rows() {
+        key.clear();
+        crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
+        let record_key = hex::encode(&key);
+        let line = || String::from_utf8_lossy(lines[row]).into_owned();
+        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
+        match ops.value(row) {
+            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row).to_string(), line())),
+            "update" if new.is_valid(row) && old.is_valid(row) => {
+                let r = sqlx::query(
+                    "UPDATE platform_records SET row_hash = $1, row_json = $2, insured_no = $3, version = $4 WHERE insurer_no = $5 AND record_set = $6 AND record_key = $7 AND row_hash = $8",
+                )
+                .bind(new.value(row))
+                .bind(line())
+                .bind(person)
+                .bind(i(version))
+                .bind(&load.insurer_no)
+                .bind(set)
+                .bind(&record_key)
+                .bind(old.value(row))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err("applying an update"))?;
+                if r.rows_affected() != 1 {
+                    return Err(conflict(row, "an update of a row the platform does not hold in its old version"));
+                }
+            }
+            "delete" if old.is_valid(row) => {
+                let r = sqlx::query("DELETE FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND record_key = $3 AND row_hash = $4")
+                    .bind(&load.insurer_no)
+                    .bind(set)
+                    .bind(&record_key)
+                    .bind(old.value(row))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err("applying a delete"))?;
+                if r.rows_affected() != 1 {
+                    return Err(conflict(row, "a delete of a row the platform does not hold"));
+                }
+            }
+            other => return Err(conflict(row, &format!("op `{other}` without the row hashes it needs"))),
+        }
+    }
+    for chunk in inserts.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let p = n * 7;
+            if n > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${},${},${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (record_key, person, hash, row) in chunk {
+            q = q.bind(&load.insurer_no).bind(set).bind(record_key).bind(person.as_deref()).bind(hash).bind(row).bind(i(version));
+        }
+        match q.execute(&mut **tx).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                return Err(ApiError::conflict(
+                    "change_conflict",
+                    format!("load {}: {set} batch {seq}: an insert of a key the platform already holds; nothing of the load was applied", load.load_id),
+                ));
+            }
+            Err(e) => return Err(ApiError::database("applying inserts", e)),
+        }
+    }
+    Ok(b.num_rows() as u64)
+}

@@ -1,0 +1,1 @@
+//! Handshakes and bad input against a real platform process (written by a helper).

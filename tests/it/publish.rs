@@ -1,0 +1,1 @@
+//! Publishing through kiban run, with faults.

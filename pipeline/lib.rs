@@ -1,16 +1,16 @@
 //! kiban: a municipality's 介護保険 exports into the 介護情報基盤.
 //!
 //! ```text
-//! exports ─► read ─► decode ─► map ─► validate ─► store ─► diff ─► query, report
-//!  (files)   bytes   CP932,    record  DataFusion  Parquet   I/U/D    auditors' SQL,
-//!                    外字, 和暦  sets    rules       snapshot  by key   HTML per load
-//!                                 │        │          │
-//!                                 └─ quarantine       └──── ledger (sqlx: loads, files, versions, events)
+//! exports ─► read ─► decode ─► map ─► validate ─► store ─► diff ─► publish ══ mTLS ══► platform
+//!  (files)   bytes   CP932,    record  DataFusion  Parquet   I/U/D    Arrow IPC          (reference
+//!                    外字, 和暦  sets    rules       snapshot  by key   batches,           receiver:
+//!                                 │        │          │                 commit, receipt    platform/)
+//!                                 └─ quarantine       └──── ledger (sqlx: loads, files, versions, batches, receipts, events)
 //! ```
 //!
 //! One module per stage, data flowing one way down this list (SPEC §2): [`codec`] (CP932, 外字,
 //! 和暦; depends on no stage), [`read`] (records from bytes), [`schema`] (record sets as data),
-//! [`map`] (layouts as data → Arrow), [`validate`] (SQL rules in DataFusion), [`store`] (Parquet versions), [`diff`] (changes by key), [`ledger`] (every load in SQL), [`job`] (a load end to end), [`query`] (SQL over the store), [`report`] (the HTML load report),
+//! [`map`] (layouts as data → Arrow), [`validate`] (SQL rules in DataFusion), [`store`] (Parquet versions), [`diff`] (changes by key), [`ledger`] (every load in SQL), [`publish`] (batches, commit, receipt over [`protocol`]), [`platform`] (the reference receiver), [`identity`] (certificates and TLS), [`job`] (a load end to end), [`query`] (SQL over the store), [`report`] (the HTML load report),
 //! [`sample`] (synthetic exports), [`cli`] (the `kiban` command).
 
 pub mod cli;

@@ -298,8 +298,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    // The scheduler's log is its output: info by default.
-    let log_level = if matches!(cli.command, Command::Schedule { .. }) { cli.verbose.max(1) } else { cli.verbose };
+    // The scheduler's and the platform's logs are their output (the platform's is its audit
+    // trail of requests and commits): info by default.
+    let serving = matches!(cli.command, Command::Schedule { .. } | Command::Platform { .. });
+    let log_level = if serving { cli.verbose.max(1) } else { cli.verbose };
     logging::init(cli.log_format, log_level);
     match cli.command {
         Command::Run { job, json } => run(&job, json, cli.log_format),

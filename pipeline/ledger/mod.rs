@@ -18,8 +18,11 @@
 //!                       of the same inputs         yes → stored (resume)          │
 //!                       starts it again)           no  → rolled_back              ▼ record_changes
 //!                                                                              diffed
-//!                                                                                 │ (issue 5: publishing,
-//!                                                                                 ▼  batches, receipt)
+//!                                                                                 │ set_status(publishing)
+//!                                                                                 ▼  open, batches (each
+//!                                                                            publishing  recorded, then acked),
+//!                                                                                 │      commit
+//!                                                                                 ▼ record_receipt
 //!                                                                             published
 //! ```
 //! - `reading` interrupted: nothing was stored; the load is `rolled_back` and the rerun (same
@@ -29,8 +32,9 @@
 //!   `rolled_back`.
 //! - `stored`/`diffing` interrupted: the diff is recomputed (it is deterministic and written
 //!   atomically), then the load goes on.
-//! - `diffed`/`publishing`: publishing resumes (without a platform, delivering means the changes
-//!   are in the store: the load becomes `published` at once).
+//! - `diffed`/`publishing`: publishing resumes from the first batch without an acknowledgement
+//!   (`publish/`); a commit the platform made before the crash is answered with its receipt.
+//!   Without a platform, delivering means the changes are in the store: `published` at once.
 //!
 //! A version is the base of the next load only once `published`; at most one load per insurer is
 //! between `storing` and `published`, and a run finishes it before starting a new one.

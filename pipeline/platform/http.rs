@@ -23,6 +23,11 @@ struct Peer {
 pub(super) async fn connection(platform: Arc<Platform>, acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, addr: SocketAddr) {
     let tls = match acceptor.accept(tcp).await {
         Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // A port probe (`kiban run` checking whether its platform is up) or a client gone.
+            tracing::debug!(peer = %addr, "connection closed before the TLS handshake: {e}");
+            return;
+        }
         Err(e) => {
             // No certificate, another CA, expired: rustls has already sent the alert.
             tracing::warn!(peer = %addr, "TLS handshake refused: {e}");
@@ -172,6 +177,11 @@ async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> 
     if !protocol::is_load_id(&open.load_id) {
         return Err(ApiError::bad_request("bad_load_id", "a load id is 1–128 characters of A–Z a–z 0–9 . _ -"));
     }
+    // Load ids live in one namespace: each insurer owns the ids that start with its number, so
+    // no insurer can take (or learn of) another's.
+    if !open.load_id.strip_prefix(open.insurer_no.as_str()).is_some_and(|rest| rest.starts_with('-')) {
+        return Err(ApiError::bad_request("bad_load_id", format!("a load id of insurer {} starts with `{}-`", open.insurer_no, open.insurer_no)));
+    }
     let sets: BTreeSet<&String> = open.record_sets.iter().collect();
     if sets.len() != open.record_sets.len() {
         return Err(ApiError::new(422, "duplicate_record_set", "a record set is named twice"));
@@ -242,11 +252,14 @@ async fn put_batch(
     if let Some((stored, rows)) = platform.db.batch(load_id, set, seq).await? {
         return same_batch(set, seq, load_id, &stored, rows, &digest);
     }
-    if load.status != "open" {
-        return Err(ApiError::conflict("load_committed", format!("load {load_id} is committed; it takes no new batches")));
-    }
     let rows = check_batch(schema, set, seq, &body)?;
     let ack = BatchAck { record_set: set.to_string(), seq, rows, digest };
+    // The load's status is read again under the commit lock, so no batch lands in a load
+    // between its commit's check and its transaction.
+    let _no_commit_meanwhile = platform.commits.lock().await;
+    if platform.db.load(load_id).await?.is_none_or(|l| l.status != "open") {
+        return Err(ApiError::conflict("load_committed", format!("load {load_id} is committed; it takes no new batches")));
+    }
     if !platform.db.insert_batch(load_id, &ack, &body).await? {
         let (stored, rows) = platform.db.batch(load_id, set, seq).await?.ok_or_else(|| ApiError::internal("a batch vanished"))?;
         return same_batch(set, seq, load_id, &stored, rows, &ack.digest);
@@ -306,6 +319,12 @@ async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<In
     if let Some(s) = commit.digests.keys().find(|s| !load.record_sets.contains(s)) {
         return Err(ApiError::new(422, "record_set_not_in_load", format!("load {load_id} was opened without record set {s}")));
     }
+    // Under the lock from here: a batch stored while this commit is checked and applied (by a
+    // client that does not wait for its acknowledgements) would otherwise be left unapplied.
+    let _one_at_a_time = platform.commits.lock().await;
+    if let Some(r) = platform.db.receipt(load_id).await? {
+        return Ok(json_response(200, &r));
+    }
     let stored = platform.db.batches(load_id).await?;
     let mut order = Vec::new();
     let (mut batches, mut rows) = (0u64, 0u64);
@@ -347,10 +366,6 @@ async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<In
                 commit.batches, commit.rows
             ),
         ));
-    }
-    let _one_at_a_time = platform.commits.lock().await;
-    if let Some(r) = platform.db.receipt(load_id).await? {
-        return Ok(json_response(200, &r));
     }
     let committer = Committer { subject: peer.identity.subject.clone(), serial: peer.identity.serial.clone() };
     let started = std::time::Instant::now();

@@ -25,7 +25,7 @@
 pub mod client;
 mod operators;
 
-pub use operators::{SetComparison, Verification, replay, verify};
+pub use operators::{SetComparison, Verification, deliver, replay, verify};
 
 pub use client::{ClientError, PlatformClient, RetryPolicy};
 
@@ -85,6 +85,8 @@ pub struct Published {
     /// True when the whole snapshot was sent (the base was never sent to a platform).
     pub full_snapshot: bool,
     pub seconds: f64,
+    /// Of `seconds`, the commit: the platform applying every row in one transaction.
+    pub commit_seconds: f64,
 }
 
 impl Published {
@@ -105,6 +107,7 @@ impl Published {
             bytes_sent: 0,
             full_snapshot: plan.full_snapshot,
             seconds: 0.0,
+            commit_seconds: 0.0,
         }
     }
 }
@@ -280,7 +283,9 @@ pub fn publish(
             let mut commit = Commit::default();
             send_batches(Some(ledger), &mut client, &plan, schemas, target.batch_rows, &acked, &mut commit, &mut published)?;
             crate::fault::point("publish-before-commit");
+            let committing = std::time::Instant::now();
             let r = client.commit(&load.load_id, &commit)?;
+            published.commit_seconds = committing.elapsed().as_secs_f64();
             crate::fault::point("publish-committed");
             r
         }

@@ -24,21 +24,7 @@ pub fn replay(ledger: &Ledger, store: &Store, schemas: &SchemaRegistry, target: 
         plan.platform_base_version = r.platform_version.saturating_sub(1);
     }
     let mut client = target.client()?;
-    let opened = client.open(&OpenLoad {
-        insurer_no: load.insurer_no.clone(),
-        load_id: load.load_id.clone(),
-        base_version: plan.platform_base_version,
-        record_sets: plan.sets.keys().cloned().collect(),
-    })?;
-    let mut published = Published::start(&plan);
-    published.receipt = match opened.receipt {
-        Some(r) => r,
-        None => {
-            let mut commit = Commit::default();
-            send_batches(None, &mut client, &plan, schemas, target.batch_rows, &BTreeMap::new(), &mut commit, &mut published)?;
-            client.commit(load_id, &commit)?
-        }
-    };
+    let mut published = deliver(&mut client, &plan, schemas, target.batch_rows)?;
     published.seconds = started.elapsed().as_secs_f64();
     ledger.event(
         load_id,
@@ -48,6 +34,31 @@ pub fn replay(ledger: &Ledger, store: &Store, schemas: &SchemaRegistry, target: 
             target.url, published.receipt.receipt_id, published.receipt.version, published.sent
         ),
     )?;
+    Ok(published)
+}
+
+/// Open, every batch, commit: a plan delivered without ledger bookkeeping (replays, benchmarks).
+pub fn deliver(client: &mut PlatformClient, plan: &Plan, schemas: &SchemaRegistry, batch_rows: usize) -> Result<Published, PublishError> {
+    let started = std::time::Instant::now();
+    let opened = client.open(&OpenLoad {
+        insurer_no: plan.insurer_no.clone(),
+        load_id: plan.load_id.clone(),
+        base_version: plan.platform_base_version,
+        record_sets: plan.sets.keys().cloned().collect(),
+    })?;
+    let mut published = Published::start(plan);
+    published.receipt = match opened.receipt {
+        Some(r) => r,
+        None => {
+            let mut commit = Commit::default();
+            send_batches(None, client, plan, schemas, batch_rows, &BTreeMap::new(), &mut commit, &mut published)?;
+            let committing = std::time::Instant::now();
+            let r = client.commit(&plan.load_id, &commit)?;
+            published.commit_seconds = committing.elapsed().as_secs_f64();
+            r
+        }
+    };
+    published.seconds = started.elapsed().as_secs_f64();
     Ok(published)
 }
 

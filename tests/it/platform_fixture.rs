@@ -72,7 +72,9 @@ impl PlatformProcess {
     /// Starts a platform with its state in `database` (a SQLite path or postgres:// URL) on a
     /// free port (or `port`), and waits until it listens.
     pub fn start(dir: &Path, pki: &Pki, database: &str, port: u16, extra: &str) -> PlatformProcess {
-        let config = dir.join(format!("platform-{port}.toml"));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let config = dir.join(format!("platform-{n}.toml"));
         std::fs::write(
             &config,
             format!(

@@ -17,8 +17,10 @@ fn demo_job(name: &str, store: &Path, schedule: &str) -> String {
     job.insert("name".into(), name.into());
     job.insert("store".into(), store.to_str().expect("utf-8 path").into());
     job.insert("schedule".into(), schedule.into());
-    // The ledger defaults to the job's own store, never the demo's.
+    // The ledger defaults to the job's own store, never the demo's; no platform (the demo's
+    // certificates and port belong to the demo).
     job.remove("ledger");
+    job.remove("platform");
     let text = toml::to_string(&job).expect("job serializes");
     assert!(!text.contains("demo-out"), "a test job must not write into the demo's output:\n{text}");
     text

@@ -53,7 +53,8 @@ fn publish(c: &mut Criterion) {
             })
             .expect("platform");
             let mut client =
-                PlatformClient::new(&format!("https://localhost:{}", platform.addr.port()), tls.clone(), RetryPolicy::default()).expect("client");
+                PlatformClient::new(&format!("https://localhost:{}", platform.addr.port()), tls.clone(), RetryPolicy::default())
+                    .expect("client");
             let plan = Plan {
                 load_id: format!("141309-bench{n}"),
                 insurer_no: "141309".into(),

@@ -20,7 +20,8 @@ fn load_job(path: &std::path::Path) -> Result<Job, i32> {
 
 /// A publish target for `url`: the TLS files from the flags, else from the job's `[platform]`.
 fn target(url: &str, job: Option<&Job>, tls: &TlsArgs) -> Result<crate::publish::Target, i32> {
-    let from_job = |f: fn(&crate::job::config::PlatformTarget) -> &PathBuf| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(f(p))));
+    let from_job =
+        |f: fn(&crate::job::config::PlatformTarget) -> &PathBuf| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(f(p))));
     let (Some(ca), Some(cert), Some(key)) = (
         tls.ca.clone().or_else(|| from_job(|p| &p.ca)),
         tls.certificate.clone().or_else(|| from_job(|p| &p.certificate)),
@@ -58,7 +59,10 @@ pub fn publish(job: &std::path::Path, load: &str, json: bool) -> i32 {
             if json {
                 return print_json(&r);
             }
-            println!("load {} published: receipt {}, platform version {}, {} rows applied, committed {}", r.load_id, r.receipt_id, r.platform_version, r.applied, r.committed_at);
+            println!(
+                "load {} published: receipt {}, platform version {}, {} rows applied, committed {}",
+                r.load_id, r.receipt_id, r.platform_version, r.applied, r.committed_at
+            );
             0
         }
         Err(e) => {

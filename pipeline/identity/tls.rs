@@ -86,7 +86,8 @@ impl TerminalIdentity {
 /// The client side: the platform's server certificate must chain to `ca`; the terminal identity,
 /// when given, is the client certificate.
 pub fn client_config(ca: &Path, identity: Option<TerminalIdentity>) -> Result<rustls::ClientConfig, IdentityError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?.with_root_certificates(roots(ca)?);
+    let builder =
+        rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?.with_root_certificates(roots(ca)?);
     let mut config = match identity {
         Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
         None => builder.with_no_client_auth(),

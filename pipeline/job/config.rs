@@ -209,7 +209,7 @@ impl Job {
         let invalid = |reason: String| JobConfigError::Invalid { path: self.path.clone(), reason };
         let identity = crate::identity::tls::TerminalIdentity::from_pem(&self.resolve(&p.certificate), &self.resolve(&p.key))
             .map_err(|e| invalid(format!("platform terminal certificate: {e}")))?;
-        if !identity.identity.insurers.iter().any(|i| *i == self.file.insurer_no) {
+        if !identity.identity.insurers.contains(&self.file.insurer_no) {
             return Err(invalid(format!(
                 "the terminal certificate {} names insurer(s) [{}], not this job's {}",
                 self.resolve(&p.certificate).display(),
@@ -217,7 +217,8 @@ impl Job {
                 self.file.insurer_no
             )));
         }
-        let tls = crate::identity::tls::client_config(&self.resolve(&p.ca), Some(identity)).map_err(|e| invalid(format!("platform: {e}")))?;
+        let tls =
+            crate::identity::tls::client_config(&self.resolve(&p.ca), Some(identity)).map_err(|e| invalid(format!("platform: {e}")))?;
         let retry = crate::publish::RetryPolicy {
             give_up_after: std::time::Duration::from_secs(p.retry_seconds.unwrap_or(120)),
             ..Default::default()

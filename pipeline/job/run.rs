@@ -62,11 +62,23 @@ pub enum RunError {
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("publishing: {0}; the load stays stored, and the next run of the job (or `kiban publish`) resumes it")]
-    Publish(#[from] crate::publish::PublishError),
+    Publish(Box<crate::publish::PublishError>),
     #[error("starting the job's reference platform: {0}")]
-    Platform(#[from] crate::platform::PlatformError),
+    Platform(Box<crate::platform::PlatformError>),
     #[error("no load {0} in the ledger")]
     NoSuchLoad(String),
+}
+
+impl From<crate::publish::PublishError> for RunError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        RunError::Publish(Box::new(e))
+    }
+}
+
+impl From<crate::platform::PlatformError> for RunError {
+    fn from(e: crate::platform::PlatformError) -> Self {
+        RunError::Platform(Box::new(e))
+    }
 }
 
 impl RunError {
@@ -77,11 +89,11 @@ impl RunError {
             | RunError::Catalog(_)
             | RunError::Invalid { .. }
             | RunError::NoSuchLoad(_)
-            | RunError::Platform(crate::platform::PlatformError::Config(_) | crate::platform::PlatformError::Identity(_))
             | RunError::Validate(ValidateError::Rule { .. })
             | RunError::Ledger(
                 LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. } | LedgerError::Migrate { .. },
             ) => 2,
+            RunError::Platform(p) if matches!(**p, crate::platform::PlatformError::Config(_) | crate::platform::PlatformError::Identity(_)) => 2,
             _ => 1,
         }
     }
@@ -128,7 +140,7 @@ pub struct LoadSummary {
     pub files: Vec<FileSummary>,
     pub record_sets: Vec<SetSummary>,
     /// The platform's receipt, when the job names a platform.
-    pub published: Option<crate::publish::Published>,
+    pub published: Option<Box<crate::publish::Published>>,
 }
 
 /// A rerun of inputs that are already loaded: nothing was done.
@@ -549,7 +561,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             store: store.root().to_path_buf(),
             files,
             record_sets: summaries,
-            published,
+            published: published.map(Box::new),
         })
     })();
     match result {
@@ -584,7 +596,9 @@ pub fn publish_load(job: &Job, load_id: &str) -> Result<crate::ledger::ReceiptRe
     }
     let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
     Err(invalid(match load.status {
-        LoadStatus::Published => format!("load {load_id} was published before the job had a platform; the next load sends the whole snapshot"),
+        LoadStatus::Published => {
+            format!("load {load_id} was published before the job had a platform; the next load sends the whole snapshot")
+        }
         other => format!("load {load_id} is {other}: nothing of it was stored, so there is nothing to publish"),
     }))
 }
@@ -776,8 +790,7 @@ fn serve_if_needed(job: &Job) -> Result<Option<crate::platform::RunningPlatform>
     let host = uri.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_string();
     let addrs: Vec<std::net::SocketAddr> =
         (host.as_str(), uri.port_u16().unwrap_or(443)).to_socket_addrs().map_err(|e| invalid(format!("platform.url: {e}")))?.collect();
-    let answering =
-        addrs.iter().any(|a| std::net::TcpStream::connect_timeout(a, std::time::Duration::from_millis(300)).is_ok());
+    let answering = addrs.iter().any(|a| std::net::TcpStream::connect_timeout(a, std::time::Duration::from_millis(300)).is_ok());
     if answering {
         return Ok(None);
     }

@@ -128,7 +128,8 @@ impl Ledger {
         receipt: &crate::protocol::Receipt,
     ) -> Result<(), LedgerError> {
         let at = now();
-        let detail = format!("receipt {} from the platform: version {}, {} rows applied", receipt.receipt_id, receipt.version, receipt.applied);
+        let detail =
+            format!("receipt {} from the platform: version {}, {} rows applied", receipt.receipt_id, receipt.version, receipt.applied);
         let res: Result<(), sqlx::Error> = self.block(async {
             let mut tx = self.pool.begin().await?;
             sqlx::query(

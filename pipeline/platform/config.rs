@@ -50,7 +50,8 @@ impl PlatformConfig {
     /// Reads a configuration file; its relative paths are made relative to its directory.
     pub fn load(path: &Path) -> Result<PlatformConfig, PlatformConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| PlatformConfigError::Io { path: path.to_path_buf(), source })?;
-        let mut c: PlatformConfig = toml::from_str(&text).map_err(|source| PlatformConfigError::Toml { path: path.to_path_buf(), source })?;
+        let mut c: PlatformConfig =
+            toml::from_str(&text).map_err(|source| PlatformConfigError::Toml { path: path.to_path_buf(), source })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for p in [&mut c.certificate, &mut c.key, &mut c.client_ca] {
             if p.is_relative() {

@@ -102,7 +102,8 @@ impl PlatformDb {
                 load_id: r.get(0),
                 insurer_no: r.get(1),
                 base_version: u(r.get::<i64, _>(2)),
-                record_sets: serde_json::from_str(&sets).map_err(|e| ApiError::internal(format!("load {}: record_sets: {e}", r.get::<String, _>(0))))?,
+                record_sets: serde_json::from_str(&sets)
+                    .map_err(|e| ApiError::internal(format!("load {}: record_sets: {e}", r.get::<String, _>(0))))?,
                 status: r.get(4),
             })
         })
@@ -333,7 +334,10 @@ impl PlatformDb {
         Ok(State {
             insurer_no: insurer_no.to_string(),
             version,
-            record_sets: sums.into_iter().map(|(k, (rows, sum))| (k, SetState { rows, digest: crate::map::rowset::digest_hex(sum) })).collect(),
+            record_sets: sums
+                .into_iter()
+                .map(|(k, (rows, sum))| (k, SetState { rows, digest: crate::map::rowset::digest_hex(sum) }))
+                .collect(),
         })
     }
 
@@ -386,8 +390,14 @@ async fn apply_batch(
     }
     let insured = b.column_by_name("insured_no").and_then(|c| c.as_any().downcast_ref::<StringArray>());
     // The row as the records view shows it: every column but the change bookkeeping.
-    let data_idx: Vec<usize> =
-        b.schema().fields().iter().enumerate().filter(|(_, f)| ![OP, OLD_ROW_HASH, NEW_ROW_HASH].contains(&f.name().as_str())).map(|(i, _)| i).collect();
+    let data_idx: Vec<usize> = b
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| ![OP, OLD_ROW_HASH, NEW_ROW_HASH].contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
     let data = b.project(&data_idx).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut json = Vec::new();
     {
@@ -401,11 +411,11 @@ async fn apply_batch(
     }
     let mut key = Vec::with_capacity(64);
     let mut inserts: Vec<(String, Option<String>, String, String)> = Vec::new();
-    for row in 0..b.num_rows() {
+    for (row, json_row) in lines.iter().enumerate() {
         key.clear();
         crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
         let record_key = hex::encode(&key);
-        let line = || String::from_utf8_lossy(lines[row]).into_owned();
+        let line = || String::from_utf8_lossy(json_row).into_owned();
         let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
         match ops.value(row) {
             "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row).to_string(), line())),
@@ -429,14 +439,16 @@ async fn apply_batch(
                 }
             }
             "delete" if old.is_valid(row) => {
-                let r = sqlx::query("DELETE FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND record_key = $3 AND row_hash = $4")
-                    .bind(&load.insurer_no)
-                    .bind(set)
-                    .bind(&record_key)
-                    .bind(old.value(row))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_err("applying a delete"))?;
+                let r = sqlx::query(
+                    "DELETE FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND record_key = $3 AND row_hash = $4",
+                )
+                .bind(&load.insurer_no)
+                .bind(set)
+                .bind(&record_key)
+                .bind(old.value(row))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err("applying a delete"))?;
                 if r.rows_affected() != 1 {
                     return Err(conflict(row, "a delete of a row the platform does not hold"));
                 }
@@ -464,7 +476,10 @@ async fn apply_batch(
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
                 return Err(ApiError::conflict(
                     "change_conflict",
-                    format!("load {}: {set} batch {seq}: an insert of a key the platform already holds; nothing of the load was applied", load.load_id),
+                    format!(
+                        "load {}: {set} batch {seq}: an insert of a key the platform already holds; nothing of the load was applied",
+                        load.load_id
+                    ),
                 ));
             }
             Err(e) => return Err(ApiError::database("applying inserts", e)),

@@ -126,7 +126,9 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
             Ok(json_response(200, &Records { insurer_no: insurer.to_string(), record_set: set.to_string(), version, rows }))
         }
         (["v1", "loads"] | ["v1", "loads", _, "batches", _, _] | ["v1", "loads", _, "commit"] | ["v1", "insurers", _, "state"], _)
-        | (["v1", "insurers", _, "records", _], _) => Err(ApiError::new(405, "method_not_allowed", format!("{method} is not allowed on {path}"))),
+        | (["v1", "insurers", _, "records", _], _) => {
+            Err(ApiError::new(405, "method_not_allowed", format!("{method} is not allowed on {path}")))
+        }
         _ => Err(ApiError::not_found("not_found", format!("no endpoint {path}"))),
     }
 }
@@ -140,7 +142,11 @@ fn authorize(peer: &Peer, insurer: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let named = if peer.identity.insurers.is_empty() { "no insurer".to_string() } else { peer.identity.insurers.join(", ") };
-    Err(ApiError::new(403, "wrong_insurer", format!("the client certificate ({}) is for {named}, not insurer {insurer}", peer.identity.subject)))
+    Err(ApiError::new(
+        403,
+        "wrong_insurer",
+        format!("the client certificate ({}) is for {named}, not insurer {insurer}", peer.identity.subject),
+    ))
 }
 
 async fn body_bytes(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
@@ -159,7 +165,8 @@ async fn body_bytes(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiEr
 
 async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
     let body = body_bytes(req, MAX_JSON_BYTES).await?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("malformed_json", format!("the request body is not the expected JSON: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("the request body is not the expected JSON: {e}")))
 }
 
 async fn load_of(platform: &Platform, peer: &Peer, load_id: &str) -> Result<LoadRow, ApiError> {
@@ -180,7 +187,10 @@ async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> 
     // Load ids live in one namespace: each insurer owns the ids that start with its number, so
     // no insurer can take (or learn of) another's.
     if !open.load_id.strip_prefix(open.insurer_no.as_str()).is_some_and(|rest| rest.starts_with('-')) {
-        return Err(ApiError::bad_request("bad_load_id", format!("a load id of insurer {} starts with `{}-`", open.insurer_no, open.insurer_no)));
+        return Err(ApiError::bad_request(
+            "bad_load_id",
+            format!("a load id of insurer {} starts with `{}-`", open.insurer_no, open.insurer_no),
+        ));
     }
     let sets: BTreeSet<&String> = open.record_sets.iter().collect();
     if sets.len() != open.record_sets.len() {
@@ -190,7 +200,8 @@ async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> 
         return Err(ApiError::new(422, "unknown_record_set", format!("no record set `{s}`")));
     }
     if let Some(existing) = platform.db.load(&open.load_id).await? {
-        if existing.insurer_no != open.insurer_no || existing.base_version != open.base_version || existing.record_sets != open.record_sets {
+        if existing.insurer_no != open.insurer_no || existing.base_version != open.base_version || existing.record_sets != open.record_sets
+        {
             return Err(ApiError::conflict(
                 "load_exists",
                 format!(
@@ -295,14 +306,15 @@ fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, bod
     }
     let mut rows = 0u64;
     for b in &batches {
-        let ops = b
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::StringArray>()
-            .ok_or_else(|| mismatch("the op column is not text".into()))?;
+        let ops =
+            b.column(0).as_any().downcast_ref::<arrow::array::StringArray>().ok_or_else(|| mismatch("the op column is not text".into()))?;
         for (i, op) in ops.iter().enumerate() {
             if !matches!(op, Some("insert" | "update" | "delete")) {
-                return Err(ApiError::new(422, "bad_op", format!("{set} batch {seq} row {}: op must be insert, update or delete", rows + i as u64)));
+                return Err(ApiError::new(
+                    422,
+                    "bad_op",
+                    format!("{set} batch {seq} row {}: op must be insert, update or delete", rows + i as u64),
+                ));
             }
         }
         rows += b.num_rows() as u64;

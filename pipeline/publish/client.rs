@@ -36,12 +36,13 @@ pub enum ClientError {
     Url { url: String, reason: String },
     #[error("{url}: the TLS handshake failed: {reason}")]
     Tls { url: String, reason: String },
-    #[error("{url}: {method} {path}: no answer after {attempts} attempts in {seconds:.0} s; last: {last}")]
-    Unreachable { url: String, method: String, path: String, attempts: u32, seconds: f64, last: String },
-    #[error("{url}: {method} {path}: the platform answered {status} {code}: {message}")]
-    Rejected { url: String, method: String, path: String, status: u16, code: String, message: String },
-    #[error("{url}: {method} {path}: an answer that is not the protocol's: {reason}")]
-    Protocol { url: String, method: String, path: String, reason: String },
+    /// `call` is the method and URL, e.g. `PUT https://host:8443/v1/loads/…/batches/recipient/3`.
+    #[error("{call}: no answer after {attempts} attempts in {seconds:.0} s; last: {last}")]
+    Unreachable { call: String, attempts: u32, seconds: f64, last: String },
+    #[error("{call}: the platform answered {status} {code}: {message}")]
+    Rejected { call: String, status: u16, code: String, message: String },
+    #[error("{call}: an answer that is not the protocol's: {reason}")]
+    Protocol { call: String, reason: String },
     #[error("cannot start the client's runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -89,9 +90,11 @@ impl PlatformClient {
         }
         let host = uri.host().ok_or_else(|| bad("no host"))?.trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(443);
-        let server_name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| bad("the host is not a DNS name or an IP address"))?;
+        let server_name =
+            rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| bad("the host is not a DNS name or an IP address"))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ClientError::Runtime)?;
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64) ^ u64::from(std::process::id());
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
         Ok(PlatformClient {
             rt,
             url: url.trim_end_matches('/').to_string(),
@@ -135,14 +138,19 @@ impl PlatformClient {
         self.call(method, path, content_type, None, body)
     }
 
-    fn json<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(&mut self, method: &str, path: &str, req: &Req) -> Result<Resp, ClientError> {
+    fn json<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &mut self,
+        method: &str,
+        path: &str,
+        req: &Req,
+    ) -> Result<Resp, ClientError> {
         let body = serde_json::to_vec(req).map_err(|e| self.protocol_error(method, path, e.to_string()))?;
         let (status, bytes) = self.call(method, path, "application/json", None, Bytes::from(body))?;
         self.parse(method, path, status, &bytes)
     }
 
     fn protocol_error(&self, method: &str, path: &str, reason: String) -> ClientError {
-        ClientError::Protocol { url: self.url.clone(), method: method.into(), path: path.into(), reason }
+        ClientError::Protocol { call: format!("{method} {}{path}", self.url), reason }
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&self, method: &str, path: &str, status: u16, bytes: &[u8]) -> Result<T, ClientError> {
@@ -153,11 +161,18 @@ impl PlatformClient {
             Ok(e) => (e.code, e.message),
             Err(_) => ("-".to_string(), String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()),
         };
-        Err(ClientError::Rejected { url: self.url.clone(), method: method.into(), path: path.into(), status, code, message })
+        Err(ClientError::Rejected { call: format!("{method} {}{path}", self.url), status, code, message })
     }
 
     /// One call with retries; 2xx and 4xx answers are returned, 5xx and broken connections retried.
-    fn call(&mut self, method: &str, path: &str, content_type: &str, digest: Option<&str>, body: Bytes) -> Result<(u16, Bytes), ClientError> {
+    fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        digest: Option<&str>,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), ClientError> {
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
@@ -178,9 +193,7 @@ impl PlatformClient {
                     let delay = after.map_or(jitter, |a| a.max(jitter)).min(self.retry.max_delay.max(after.unwrap_or_default()));
                     if started.elapsed() + delay > self.retry.give_up_after {
                         return Err(ClientError::Unreachable {
-                            url: self.url.clone(),
-                            method: method.into(),
-                            path: path.into(),
+                            call: format!("{method} {}{path}", self.url),
                             attempts,
                             seconds: started.elapsed().as_secs_f64(),
                             last: reason,
@@ -222,7 +235,8 @@ impl PlatformClient {
         if let Some(d) = digest {
             builder = builder.header("content-digest", d);
         }
-        let req = builder.body(Full::new(body)).map_err(|e| Failure::Final(ClientError::Url { url: url.clone(), reason: e.to_string() }))?;
+        let req =
+            builder.body(Full::new(body)).map_err(|e| Failure::Final(ClientError::Url { url: url.clone(), reason: e.to_string() }))?;
         let mut sender = match self.sender.take() {
             Some(s) if !s.is_closed() => s,
             _ => self.rt.block_on(connect(&self.connector, &self.host, self.port, self.server_name.clone(), &url))?,
@@ -231,7 +245,8 @@ impl PlatformClient {
             sender.ready().await?;
             let resp = sender.send_request(req).await?;
             let status = resp.status().as_u16();
-            let retry_after = resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            let retry_after =
+                resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok::<_, hyper::Error>((status, retry_after, bytes))
         });

@@ -42,7 +42,7 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
@@ -53,6 +53,12 @@ pub enum PublishError {
     Encode(String),
     #[error("load {load_id}: {reason}")]
     Inconsistent { load_id: String, reason: String },
+}
+
+impl From<ClientError> for PublishError {
+    fn from(e: ClientError) -> Self {
+        PublishError::Client(Box::new(e))
+    }
 }
 
 /// Where and how a job publishes.
@@ -218,7 +224,10 @@ fn by_name(schema: &arrow::datatypes::SchemaRef, batch: &RecordBatch) -> Result<
         .fields()
         .iter()
         .map(|f| {
-            batch.column_by_name(f.name()).cloned().ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{}`", f.name())))
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{}`", f.name())))
         })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema.clone(), cols)
@@ -235,7 +244,10 @@ fn as_inserts(schema: &arrow::datatypes::SchemaRef, batch: &RecordBatch) -> Resu
         vec![Arc::new(StringArray::from(vec!["insert"; n])), new_null_array(&arrow::datatypes::DataType::Utf8, n), row_hash];
     for f in schema.fields().iter().skip(3) {
         cols.push(
-            batch.column_by_name(f.name()).cloned().ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{}`", f.name())))?,
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column `{}`", f.name())))?,
         );
     }
     RecordBatch::try_new(schema.clone(), cols)
@@ -365,8 +377,16 @@ fn send_one(
         }
         return Ok(());
     }
-    let record =
-        BatchRecord { record_set: b.set.clone(), seq: b.seq, row_count: b.rows, bytes: b.body.len() as u64, digest: b.digest.clone(), status: String::new(), sent_at: None, acked_at: None };
+    let record = BatchRecord {
+        record_set: b.set.clone(),
+        seq: b.seq,
+        row_count: b.rows,
+        bytes: b.body.len() as u64,
+        digest: b.digest.clone(),
+        status: String::new(),
+        sent_at: None,
+        acked_at: None,
+    };
     if let Some(ledger) = ledger {
         ledger.record_batch(&plan.load_id, &record)?;
     }

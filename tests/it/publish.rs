@@ -3,6 +3,7 @@
 
 use super::fixtures::INSURER;
 use super::ledger::months;
+use super::pg;
 use super::platform_fixture::{Pki, PlatformProcess};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -32,13 +33,21 @@ fn run(job: &Path, env: &[(&str, &str)]) -> (i32, Value, String) {
         .output()
         .expect("run kiban");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    (out.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn kiban_json(args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kiban")).args(args).output().expect("run kiban");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    (out.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn ok(code: i32) -> bool {
@@ -120,8 +129,7 @@ fn two_months_are_published_and_the_platform_matches_the_store() {
         assert_eq!(code, 0, "{err}");
         assert_eq!(r["receipt"]["version"], s["published"]["receipt"]["version"]);
     }
-    let (code, v, err) =
-        kiban_json(&["loads", "verify", "--job", j2.to_str().unwrap(), "--platform", &fresh.url, "--json"]);
+    let (code, v, err) = kiban_json(&["loads", "verify", "--job", j2.to_str().unwrap(), "--platform", &fresh.url, "--json"]);
     assert_eq!(code, 0, "{err}\n{v:#}");
 
     // A platform whose state differs is reported, set by set, with exit 1.
@@ -246,10 +254,30 @@ fn an_unreachable_platform_fails_the_run_and_the_next_run_publishes() {
     assert!(err.contains("no answer after") && err.contains("resumes"), "{err}");
     let details = load_details(&j);
     assert_eq!(details[0]["load"]["status"], "publishing", "{:#}", details[0]);
-    let platform =
-        PlatformProcess::start(dir.path(), &pki, &dir.path().join("platform.sqlite").display().to_string(), port, "");
+    let platform = PlatformProcess::start(dir.path(), &pki, &dir.path().join("platform.sqlite").display().to_string(), port, "");
     let (code, s, err) = kiban_json(&["publish", details[0]["load"]["load_id"].as_str().unwrap(), "--job", j.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(s["platform_version"], 1, "{s:#}");
     drop(platform);
+}
+
+#[test]
+fn a_platform_on_postgresql_keeps_the_same_state() {
+    let (m1, m2) = months();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let url = pg::database("platform_state");
+    let mut platform = PlatformProcess::start(dir.path(), &pki, &url, 0, "");
+    let j1 = job(dir.path(), m1, &pki, &platform.url, "batch_rows = 500");
+    let (code, s1, err) = run(&j1, &[]);
+    assert!(ok(code), "{err}");
+    assert_eq!(s1["published"]["receipt"]["applied"].as_u64().unwrap(), total_changes(&s1));
+    // Durable: a restarted platform answers from the database.
+    platform.restart();
+    assert_verified(&j1);
+    let j2 = job(dir.path(), m2, &pki, &platform.url, "batch_rows = 500");
+    let (code, s2, err) = run(&j2, &[]);
+    assert!(ok(code), "{err}");
+    assert_eq!(s2["published"]["receipt"]["version"], 2);
+    assert_verified(&j2);
 }

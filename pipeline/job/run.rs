@@ -93,7 +93,11 @@ impl RunError {
             | RunError::Ledger(
                 LedgerError::Open { .. } | LedgerError::Newer { .. } | LedgerError::Invalid { .. } | LedgerError::Migrate { .. },
             ) => 2,
-            RunError::Platform(p) if matches!(**p, crate::platform::PlatformError::Config(_) | crate::platform::PlatformError::Identity(_)) => 2,
+            RunError::Platform(p)
+                if matches!(**p, crate::platform::PlatformError::Config(_) | crate::platform::PlatformError::Identity(_)) =>
+            {
+                2
+            }
             _ => 1,
         }
     }
@@ -766,6 +770,16 @@ fn complete(
         crate::fault::point("diffed");
     }
     let Some(target) = target else {
+        // A load that went out to a platform must finish there: marking it published here
+        // would leave the platform and the ledger disagreeing about it.
+        if load.status == LoadStatus::Publishing || !ledger.batches(load_id)?.is_empty() {
+            return Err(RunError::Inconsistent {
+                store: store.root().display().to_string(),
+                reason: format!(
+                    "load {load_id} was being published to a platform; the job needs its [platform] to finish it (then `kiban publish {load_id}`)"
+                ),
+            });
+        }
         ledger.mark_published(
             load_id,
             &manifest.insurer_no,

@@ -47,6 +47,15 @@ fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
     move |e| ApiError::database(action, e)
 }
 
+/// A column of a row: a value of another type than the schema's is an error, never a panic.
+fn col<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(r: &'r sqlx::any::AnyRow, i: usize) -> Result<T, ApiError> {
+    r.try_get::<T, _>(i).map_err(|e| ApiError::internal(format!("the platform's database holds an unexpected value: {e}")))
+}
+
+fn num(r: &sqlx::any::AnyRow, i: usize) -> Result<u64, ApiError> {
+    col::<i64>(r, i).map(u)
+}
+
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -78,6 +87,10 @@ impl PlatformDb {
         let mut migrator = sqlx::migrate::Migrator::DEFAULT;
         migrator.migrations = Cow::Owned(migrations);
         migrator.run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        if matches!(location, crate::ledger::LedgerLocation::Sqlite(_)) {
+            // Readers (state, records) and the writer (a commit) do not block each other.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
         Ok(PlatformDb { pool, location: location.to_string() })
     }
 
@@ -87,7 +100,7 @@ impl PlatformDb {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("reading the insurer's version"))?;
-        Ok(row.map(|r| u(r.get::<i64, _>(0))).unwrap_or(0))
+        row.map_or(Ok(0), |r| num(&r, 0))
     }
 
     pub async fn load(&self, load_id: &str) -> Result<Option<LoadRow>, ApiError> {
@@ -117,14 +130,17 @@ impl PlatformDb {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err("reading a receipt"))?;
-        Ok(row.map(|r| Receipt {
-            receipt_id: r.get(0),
-            load_id: r.get(1),
-            insurer_no: r.get(2),
-            version: u(r.get::<i64, _>(3)),
-            applied: u(r.get::<i64, _>(4)),
-            committed_at: r.get(5),
-        }))
+        row.map(|r| {
+            Ok(Receipt {
+                receipt_id: col(&r, 0)?,
+                load_id: col(&r, 1)?,
+                insurer_no: col(&r, 2)?,
+                version: num(&r, 3)?,
+                applied: num(&r, 4)?,
+                committed_at: col(&r, 5)?,
+            })
+        })
+        .transpose()
     }
 
     /// Records a new load (the caller checked the base version); a concurrent open of the same
@@ -169,7 +185,7 @@ impl PlatformDb {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("reading a batch"))?;
-        Ok(row.map(|r| (r.get(0), u(r.get::<i64, _>(1)))))
+        row.map(|r| Ok((col(&r, 0)?, num(&r, 1)?))).transpose()
     }
 
     /// Stores a batch; `false` when another request stored this (load, set, seq) first.
@@ -200,7 +216,7 @@ impl PlatformDb {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("reading a load's batches"))?;
-        Ok(rows.iter().map(|r| ((r.get(0), u(r.get::<i64, _>(1))), (r.get(2), u(r.get::<i64, _>(3))))).collect())
+        rows.iter().map(|r| Ok(((col(r, 0)?, num(r, 1)?), (col(r, 2)?, num(r, 3)?)))).collect()
     }
 
     /// Applies a load's batches, in record-set and seq order, as one transaction: the insurer's
@@ -256,7 +272,7 @@ impl PlatformDb {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err("reading a batch to apply"))?;
-            let body: Vec<u8> = row.get(0);
+            let body: Vec<u8> = col(&row, 0)?;
             let (_, batches) = crate::protocol::decode_batches(&body)
                 .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", load.load_id)))?;
             for b in &batches {
@@ -322,9 +338,9 @@ impl PlatformDb {
             .fetch(&self.pool);
         let mut key = Vec::new();
         while let Some(r) = rows.try_next().await.map_err(db_err("reading the state"))? {
-            let set: String = r.get(0);
-            let record_key: String = r.get(1);
-            let row_hash: String = r.get(2);
+            let set: String = col(&r, 0)?;
+            let record_key: String = col(&r, 1)?;
+            let row_hash: String = col(&r, 2)?;
             key.clear();
             key.extend(hex::decode(&record_key).map_err(|_| ApiError::internal(format!("a {set} record key is not hex")))?);
             let e = sums.entry(set).or_default();
@@ -353,7 +369,7 @@ impl PlatformDb {
         .await
         .map_err(db_err("reading records"))?;
         rows.iter()
-            .map(|r| serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| ApiError::internal(format!("a stored {set} row: {e}"))))
+            .map(|r| serde_json::from_str(&col::<String>(r, 0)?).map_err(|e| ApiError::internal(format!("a stored {set} row: {e}"))))
             .collect()
     }
 }

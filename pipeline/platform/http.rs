@@ -3,6 +3,7 @@
 use super::db::{Committer, LoadRow};
 use super::{ApiError, Platform};
 use crate::protocol::{self, BatchAck, Commit, ErrorBody, OpenLoad, Records};
+use arrow::array::Array;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -98,7 +99,11 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
     match (segments.as_slice(), &method) {
         (["v1", "loads"], &Method::POST) => open_load(platform, peer, req).await,
         (["v1", "loads", load, "batches", set, seq], &Method::PUT) => {
-            let seq = seq.parse::<u64>().map_err(|_| ApiError::bad_request("bad_path", format!("batch number `{seq}` is not a number")))?;
+            let seq = seq
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| i64::try_from(n).is_ok())
+                .ok_or_else(|| ApiError::bad_request("bad_path", format!("batch number `{seq}` is not a number from 0 to 2^63 − 1")))?;
             let (load, set) = (load.to_string(), set.to_string());
             put_batch(platform, peer, &load, &set, seq, req).await
         }
@@ -163,8 +168,8 @@ async fn body_bytes(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiEr
     }
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let body = body_bytes(req, MAX_JSON_BYTES).await?;
+async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>, limit: usize) -> Result<T, ApiError> {
+    let body = body_bytes(req, limit).await?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_json", format!("the request body is not the expected JSON: {e}")))
 }
@@ -179,7 +184,7 @@ async fn load_of(platform: &Platform, peer: &Peer, load_id: &str) -> Result<Load
 }
 
 async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
-    let open: OpenLoad = json_body(req).await?;
+    let open: OpenLoad = json_body(req, MAX_JSON_BYTES).await?;
     authorize(peer, &open.insurer_no)?;
     if !protocol::is_load_id(&open.load_id) {
         return Err(ApiError::bad_request("bad_load_id", "a load id is 1–128 characters of A–Z a–z 0–9 . _ -"));
@@ -263,7 +268,7 @@ async fn put_batch(
     if let Some((stored, rows)) = platform.db.batch(load_id, set, seq).await? {
         return same_batch(set, seq, load_id, &stored, rows, &digest);
     }
-    let rows = check_batch(schema, set, seq, &body)?;
+    let rows = check_batch(schema, set, seq, &body, platform.config.max_batch_bytes)?;
     let ack = BatchAck { record_set: set.to_string(), seq, rows, digest };
     // The load's status is read again under the commit lock, so no batch lands in a load
     // between its commit's check and its transaction.
@@ -291,7 +296,12 @@ fn same_batch(set: &str, seq: u64, load_id: &str, stored: &str, rows: u64, diges
 
 /// The body must be an Arrow IPC stream of the set's change schema with valid ops; returns its
 /// row count.
-fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, body: &[u8]) -> Result<u64, ApiError> {
+fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, body: &[u8], max_bytes: u64) -> Result<u64, ApiError> {
+    // Decompressed, a batch may be larger than its body, but not without bound.
+    protocol::check_stream_limits(body, max_bytes.saturating_mul(16)).map_err(|e| match e {
+        protocol::ProtocolError::Limits(_) => ApiError::new(413, "too_large", format!("{set} batch {seq}: {e}")),
+        _ => ApiError::bad_request("malformed_batch", format!("{set} batch {seq}: {e}")),
+    })?;
     let (got, batches) = protocol::decode_batches(body)
         .map_err(|e| ApiError::bad_request("malformed_batch", format!("{set} batch {seq}: not an Arrow IPC stream: {e}")))?;
     let want = crate::diff::change_schema(schema);
@@ -305,16 +315,28 @@ fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, bod
         }
     }
     let mut rows = 0u64;
+    let key_names: Vec<&str> = schema.key.iter().map(|&k| schema.columns[k].name.as_str()).collect();
     for b in &batches {
-        let ops =
-            b.column(0).as_any().downcast_ref::<arrow::array::StringArray>().ok_or_else(|| mismatch("the op column is not text".into()))?;
-        for (i, op) in ops.iter().enumerate() {
-            if !matches!(op, Some("insert" | "update" | "delete")) {
-                return Err(ApiError::new(
-                    422,
-                    "bad_op",
-                    format!("{set} batch {seq} row {}: op must be insert, update or delete", rows + i as u64),
-                ));
+        let text = |name: &str| b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>());
+        let (Some(ops), Some(old), Some(new)) = (text(crate::diff::OP), text(crate::diff::OLD_ROW_HASH), text(crate::diff::NEW_ROW_HASH))
+        else {
+            return Err(mismatch("op, old_row_hash and new_row_hash must be text".into()));
+        };
+        let keys: Vec<&arrow::array::ArrayRef> = key_names.iter().filter_map(|n| b.column_by_name(n)).collect();
+        for i in 0..b.num_rows() {
+            let row = rows + i as u64;
+            let refuse = |what: &str| ApiError::new(422, "bad_change", format!("{set} batch {seq} row {row}: {what}"));
+            let needs = match ops.is_valid(i).then(|| ops.value(i)) {
+                Some("insert") => (false, true),
+                Some("update") => (true, true),
+                Some("delete") => (true, false),
+                _ => return Err(ApiError::new(422, "bad_op", format!("{set} batch {seq} row {row}: op must be insert, update or delete"))),
+            };
+            if (needs.0 && !old.is_valid(i)) || (needs.1 && !new.is_valid(i)) {
+                return Err(refuse("the row hashes its op needs are missing"));
+            }
+            if keys.iter().any(|k| k.is_null(i)) {
+                return Err(refuse("a key column is null"));
             }
         }
         rows += b.num_rows() as u64;
@@ -323,7 +345,9 @@ fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, bod
 }
 
 async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
-    let commit: Commit = json_body(req).await?;
+    // A commit lists one digest (~70 bytes) per batch: allow as much as a batch.
+    let limit = usize::try_from(platform.config.max_batch_bytes).unwrap_or(usize::MAX).max(MAX_JSON_BYTES);
+    let commit: Commit = json_body(req, limit).await?;
     let load = load_of(platform, peer, load_id).await?;
     if let Some(r) = platform.db.receipt(load_id).await? {
         return Ok(json_response(200, &r));

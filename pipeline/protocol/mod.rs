@@ -145,6 +145,10 @@ pub enum ProtocolError {
     Ipc(#[from] arrow::error::ArrowError),
     #[error("the batch holds no Arrow IPC stream")]
     Empty,
+    #[error("the Arrow IPC stream is too large: {0}")]
+    Limits(String),
+    #[error("not an Arrow IPC stream: {0}")]
+    Malformed(String),
 }
 
 /// Hex SHA-256 of a body.
@@ -179,6 +183,58 @@ pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ProtocolError> {
     w.finish()?;
     drop(w);
     Ok(out)
+}
+
+/// Walks the messages of an IPC stream without decoding them and checks what decoding would
+/// allocate: each compressed buffer states its uncompressed length in its first 8 bytes, which
+/// the zstd decoder would allocate at once. A body whose buffers declare more than `max_bytes` in
+/// all is refused before anything is decompressed (a 2 KB batch could otherwise ask for 4 EiB).
+pub fn check_stream_limits(body: &[u8], max_bytes: u64) -> Result<(), ProtocolError> {
+    let bad = |reason: String| ProtocolError::Malformed(reason);
+    let mut pos = 0usize;
+    let mut declared: u64 = 0;
+    let read_i32 = |at: usize| -> Option<i32> { body.get(at..at + 4).and_then(|b| b.try_into().ok()).map(i32::from_le_bytes) };
+    while pos < body.len() {
+        let mut len = read_i32(pos).ok_or_else(|| bad("a truncated message header".into()))?;
+        pos += 4;
+        if len == -1 {
+            len = read_i32(pos).ok_or_else(|| bad("a truncated message header".into()))?;
+            pos += 4;
+        }
+        if len == 0 {
+            break; // end of stream
+        }
+        let meta_len = usize::try_from(len).map_err(|_| bad("a negative message length".into()))?;
+        let meta = body.get(pos..pos + meta_len).ok_or_else(|| bad("a truncated message".into()))?;
+        pos += meta_len;
+        let message = arrow::ipc::root_as_message(meta).map_err(|e| bad(format!("a message that does not parse: {e}")))?;
+        let body_len = usize::try_from(message.bodyLength()).map_err(|_| bad("a negative body length".into()))?;
+        let msg_body = body.get(pos..pos + body_len).ok_or_else(|| bad("a truncated message body".into()))?;
+        pos += body_len;
+        let batch = message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+        let Some(batch) = batch else { continue };
+        let compressed = batch.compression().is_some();
+        for b in batch.buffers().iter().flatten() {
+            let (offset, length) = (usize::try_from(b.offset()), usize::try_from(b.length()));
+            let (Ok(offset), Ok(length)) = (offset, length) else { return Err(bad("a buffer with a negative offset or length".into())) };
+            let buf = msg_body.get(offset..offset.saturating_add(length)).ok_or_else(|| bad("a buffer outside its message".into()))?;
+            let size = if compressed && buf.len() >= 8 {
+                let stated = i64::from_le_bytes(buf[..8].try_into().map_err(|_| bad("a short buffer".into()))?);
+                if stated == -1 {
+                    buf.len() as u64 - 8
+                } else {
+                    u64::try_from(stated).map_err(|_| bad("a negative buffer length".into()))?
+                }
+            } else {
+                buf.len() as u64
+            };
+            declared = declared.saturating_add(size);
+            if declared > max_bytes {
+                return Err(ProtocolError::Limits(format!("its buffers declare more than {max_bytes} bytes once decompressed")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The batches of an IPC stream body, and its schema.
@@ -263,7 +319,31 @@ mod tests {
         assert_eq!(got_schema, schema);
         assert_eq!(got, vec![batch]);
         assert!(decode_batches(&body[..body.len() / 2]).is_err());
+        check_stream_limits(&body, 1 << 20).unwrap();
+        assert!(matches!(check_stream_limits(&body, 1000), Err(ProtocolError::Limits(_))));
+        assert!(check_stream_limits(&body[..body.len() / 2], 1 << 20).is_err());
+        // A compressed buffer that claims 4 EiB once decompressed is refused before decoding.
+        let mut bomb = body.clone();
+        let at = find_compressed_length(&bomb);
+        bomb[at..at + 8].copy_from_slice(&(1i64 << 62).to_le_bytes());
+        assert!(matches!(check_stream_limits(&bomb, 1 << 30), Err(ProtocolError::Limits(_))));
         assert!(matches!(decode_batches(b""), Err(ProtocolError::Empty)));
+    }
+
+    /// The offset in an encoded stream of the first compressed buffer's stated length.
+    fn find_compressed_length(body: &[u8]) -> usize {
+        let mut pos = 0;
+        loop {
+            let len = i32::from_le_bytes(body[pos + 4..pos + 8].try_into().unwrap()) as usize;
+            let meta = &body[pos + 8..pos + 8 + len];
+            let m = arrow::ipc::root_as_message(meta).unwrap();
+            let start = pos + 8 + len;
+            if let Some(b) = m.header_as_record_batch() {
+                let buf = b.buffers().unwrap().iter().find(|x| x.length() >= 8).unwrap();
+                return start + buf.offset() as usize;
+            }
+            pos = start + m.bodyLength() as usize;
+        }
     }
 
     #[test]

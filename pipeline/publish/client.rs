@@ -13,6 +13,13 @@ use hyper::client::conn::http1::SendRequest;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Connecting and the TLS handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One request and its answer (a batch of a few MB over a slow line included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// A commit: the platform applies the whole load before it answers.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// How long and how often to retry.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -241,15 +248,25 @@ impl PlatformClient {
             Some(s) if !s.is_closed() => s,
             _ => self.rt.block_on(connect(&self.connector, &self.host, self.port, self.server_name.clone(), &url))?,
         };
+        // A platform that accepts and then stalls (or a connection silently dropped) must not
+        // hang the run, which holds the store's lock: no answer in time is a failed attempt.
+        // A commit applies a whole load, so it gets longer.
+        let limit = if path.ends_with("/commit") { COMMIT_TIMEOUT } else { REQUEST_TIMEOUT };
         let res = self.rt.block_on(async {
-            sender.ready().await?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status().as_u16();
-            let retry_after =
-                resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-            let bytes = resp.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, retry_after, bytes))
+            tokio::time::timeout(limit, async {
+                sender.ready().await?;
+                let resp = sender.send_request(req).await?;
+                let status = resp.status().as_u16();
+                let retry_after =
+                    resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, retry_after, bytes))
+            })
+            .await
         });
+        let Ok(res) = res else {
+            return Err(Failure::Retry { reason: format!("no answer within {} s", limit.as_secs()), after: None });
+        };
         match res {
             Ok((status, retry_after, bytes)) => {
                 self.sender = Some(sender);
@@ -267,12 +284,15 @@ async fn connect(
     name: rustls::pki_types::ServerName<'static>,
     url: &str,
 ) -> Result<SendRequest<Full<Bytes>>, Failure> {
-    let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host, port)))
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| Failure::Retry { reason: "connecting timed out".into(), after: None })?
         .map_err(|e| Failure::Retry { reason: format!("connecting: {e}"), after: None })?;
     let _ = tcp.set_nodelay(true);
-    let tls = connector.connect(name, tcp).await.map_err(|e| classify(url, &e))?;
+    let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+        .await
+        .map_err(|_| Failure::Retry { reason: "the TLS handshake timed out".into(), after: None })?
+        .map_err(|e| classify(url, &e))?;
     let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
         .await
         .map_err(|e| Failure::Retry { reason: format!("HTTP handshake: {e}"), after: None })?;

@@ -346,7 +346,11 @@ fn send_batches(
             }
         }
         drop(rx);
-        let _ = encoder.join();
+        // An encoder that panicked ended the stream early: committing what was sent would lose
+        // the rest, so it is an error, never a shorter load.
+        if encoder.join().is_err() && result.is_ok() {
+            result = Err(PublishError::Encode("the batch encoder stopped unexpectedly; nothing was committed".into()));
+        }
         result
     })
 }

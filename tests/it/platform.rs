@@ -650,3 +650,35 @@ fn a_load_id_belongs_to_the_insurer_whose_number_starts_it() {
     let opened = owner.open(&open_request("141309-0123456789abcdef", 0, &[SET])).unwrap();
     assert_eq!((opened.insurer_no.as_str(), opened.status.as_str()), (INSURER, "open"));
 }
+
+/// The offset in an encoded stream of the first compressed buffer's stated (uncompressed) length.
+fn first_compressed_length(body: &[u8]) -> usize {
+    let mut pos = 0;
+    loop {
+        let len = i32::from_le_bytes(body[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let message = arrow::ipc::root_as_message(&body[pos + 8..pos + 8 + len]).unwrap();
+        let start = pos + 8 + len;
+        if let Some(b) = message.header_as_record_batch() {
+            return start + b.buffers().unwrap().iter().find(|x| x.length() >= 8).unwrap().offset() as usize;
+        }
+        pos = start + message.bodyLength() as usize;
+    }
+}
+
+#[test]
+fn a_batch_that_would_decompress_beyond_any_limit_is_refused_and_the_platform_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let p = platform(dir.path(), &pki, "");
+    let mut c = client(&pki, &p, "terminal-141309");
+    c.open(&open_request("141309-bomb", 0, &[SET])).unwrap();
+    let schema = schema(SET);
+    let mut body = inserts(&schema, &rows(0..50)).to_vec();
+    let at = first_compressed_length(&body);
+    body[at..at + 8].copy_from_slice(&(1i64 << 62).to_le_bytes());
+    let (status, code, message) = rejected(c.put_batch("141309-bomb", SET, 0, Bytes::from(body)));
+    assert_eq!((status, code.as_str()), (413, "too_large"), "{message}");
+    // Still serving, nothing stored.
+    assert_empty_state(&mut c);
+    c.put_batch("141309-bomb", SET, 0, inserts(&schema, &rows(0..50))).unwrap();
+}

@@ -24,6 +24,10 @@ const INSERT_CHUNK: usize = 512;
 pub struct PlatformDb {
     pool: AnyPool,
     pub location: String,
+    /// SQLite: large statements use anonymous `?` parameters, because sqlx binds `$n` ones by
+    /// looking each name up, which is quadratic in a statement's parameters (75% of a commit's
+    /// time with 3,584 of them). PostgreSQL takes `$n` only.
+    sqlite: bool,
 }
 
 /// An opened load as stored.
@@ -67,11 +71,19 @@ fn u(v: i64) -> u64 {
 impl PlatformDb {
     pub async fn open(location: &crate::ledger::LedgerLocation) -> Result<PlatformDb, sqlx::Error> {
         sqlx::any::install_default_drivers();
-        let pool = sqlx::pool::PoolOptions::<Any>::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(&location.url())
-            .await?;
+        let sqlite = matches!(location, crate::ledger::LedgerLocation::Sqlite(_));
+        let mut options = sqlx::pool::PoolOptions::<Any>::new().max_connections(4).acquire_timeout(std::time::Duration::from_secs(10));
+        if sqlite {
+            // A commit of a large load is one transaction: with SQLite's default 2 MB page cache
+            // its pages spill to the WAL and are looked up there again; 256 MB keeps them.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, "PRAGMA cache_size = -262144").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&location.url()).await?;
         let migrations: Vec<sqlx::migrate::Migration> = MIGRATIONS
             .iter()
             .map(|&(v, name, sql)| {
@@ -91,7 +103,7 @@ impl PlatformDb {
             // Readers (state, records) and the writer (a commit) do not block each other.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        Ok(PlatformDb { pool, location: location.to_string() })
+        Ok(PlatformDb { pool, location: location.to_string(), sqlite })
     }
 
     pub async fn version(&self, insurer_no: &str) -> Result<u64, ApiError> {
@@ -276,7 +288,7 @@ impl PlatformDb {
             let (_, batches) = crate::protocol::decode_batches(&body)
                 .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", load.load_id)))?;
             for b in &batches {
-                applied += apply_batch(&mut tx, load, schema, set, *seq, b, version).await?;
+                applied += apply_batch(&mut tx, load, schema, set, *seq, b, version, self.sqlite).await?;
             }
         }
         use sha2::Digest;
@@ -381,6 +393,7 @@ fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ApiErr
 }
 
 /// Applies one decoded batch inside the commit's transaction; returns the rows applied.
+#[allow(clippy::too_many_arguments)]
 async fn apply_batch(
     tx: &mut sqlx::Transaction<'_, Any>,
     load: &LoadRow,
@@ -389,6 +402,7 @@ async fn apply_batch(
     seq: u64,
     b: &RecordBatch,
     version: u64,
+    anonymous_parameters: bool,
 ) -> Result<u64, ApiError> {
     let conflict = |row: usize, what: &str| {
         ApiError::conflict(
@@ -481,7 +495,11 @@ async fn apply_batch(
             if n > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("(${},${},${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+            if anonymous_parameters {
+                sql.push_str("(?,?,?,?,?,?,?)");
+            } else {
+                sql.push_str(&format!("(${},${},${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+            }
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (record_key, person, hash, row) in chunk {

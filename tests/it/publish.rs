@@ -281,3 +281,31 @@ fn a_platform_on_postgresql_keeps_the_same_state() {
     assert_eq!(s2["published"]["receipt"]["version"], 2);
     assert_verified(&j2);
 }
+
+#[test]
+fn a_job_with_serve_starts_its_reference_platform_for_the_run() {
+    let (m1, _) = months();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = dir.path().join("platform.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"platform.sqlite\"\ncertificate = \"pki/server.pem\"\nkey = \"pki/server.key\"\nclient_ca = \"pki/ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let url = format!("https://localhost:{port}");
+    let j = job(dir.path(), m1, &pki, &url, &format!("serve = \"{}\"", config.display()));
+    let (code, s, err) = run(&j, &[]);
+    assert!(ok(code), "{err}");
+    assert_eq!(s["published"]["receipt"]["version"], 1, "{s:#}");
+    assert!(dir.path().join("platform.sqlite").is_file(), "the platform's state is where its config says");
+    // The run stopped its platform: nothing answers any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    // Verify against the platform serving the same state from its own process.
+    let platform = PlatformProcess::start(dir.path(), &pki, &dir.path().join("platform.sqlite").display().to_string(), port, "");
+    assert_verified(&j);
+    drop(platform);
+}

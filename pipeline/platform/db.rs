@@ -341,13 +341,33 @@ impl PlatformDb {
     }
 
     /// Version, rows and digest per record set, computed from the stored rows.
+    /// A read-only transaction whose statements all see one committed version (SQLite's WAL
+    /// gives a transaction one snapshot; PostgreSQL needs REPEATABLE READ for that).
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'_, Any>, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a read"))?;
+        if !self.sqlite {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await.map_err(db_err("starting a read"))?;
+        }
+        Ok(tx)
+    }
+
+    async fn version_in(tx: &mut sqlx::Transaction<'_, Any>, insurer_no: &str) -> Result<u64, ApiError> {
+        let row = sqlx::query("SELECT version FROM platform_insurers WHERE insurer_no = $1")
+            .bind(insurer_no)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err("reading the insurer's version"))?;
+        row.map_or(Ok(0), |r| num(&r, 0))
+    }
+
     pub async fn state(&self, insurer_no: &str) -> Result<State, ApiError> {
         use futures::TryStreamExt;
-        let version = self.version(insurer_no).await?;
+        let mut tx = self.snapshot().await?;
+        let version = Self::version_in(&mut tx, insurer_no).await?;
         let mut sums: BTreeMap<String, (u64, u128)> = BTreeMap::new();
         let mut rows = sqlx::query("SELECT record_set, record_key, row_hash FROM platform_records WHERE insurer_no = $1")
             .bind(insurer_no)
-            .fetch(&self.pool);
+            .fetch(&mut *tx);
         let mut key = Vec::new();
         while let Some(r) = rows.try_next().await.map_err(db_err("reading the state"))? {
             let set: String = col(&r, 0)?;
@@ -359,6 +379,8 @@ impl PlatformDb {
             e.0 += 1;
             e.1 = e.1.wrapping_add(crate::map::rowset::digest_term(&key, &row_hash));
         }
+        drop(rows);
+        tx.rollback().await.map_err(db_err("ending a read"))?;
         Ok(State {
             insurer_no: insurer_no.to_string(),
             version,
@@ -369,20 +391,25 @@ impl PlatformDb {
         })
     }
 
-    /// The current rows of one person in one record set.
-    pub async fn records(&self, insurer_no: &str, set: &str, insured_no: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+    /// The platform version and the current rows of one person in one record set.
+    pub async fn records(&self, insurer_no: &str, set: &str, insured_no: &str) -> Result<(u64, Vec<serde_json::Value>), ApiError> {
+        let mut tx = self.snapshot().await?;
+        let version = Self::version_in(&mut tx, insurer_no).await?;
         let rows = sqlx::query(
             "SELECT row_json FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND insured_no = $3 ORDER BY record_key",
         )
         .bind(insurer_no)
         .bind(set)
         .bind(insured_no)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err("reading records"))?;
-        rows.iter()
+        tx.rollback().await.map_err(db_err("ending a read"))?;
+        let rows = rows
+            .iter()
             .map(|r| serde_json::from_str(&col::<String>(r, 0)?).map_err(|e| ApiError::internal(format!("a stored {set} row: {e}"))))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((version, rows))
     }
 }
 

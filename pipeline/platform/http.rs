@@ -126,8 +126,7 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
                 .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("insured_no=")))
                 .filter(|v| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
                 .ok_or_else(|| ApiError::bad_request("missing_parameter", "give ?insured_no=<被保険者番号> (10 characters at most)"))?;
-            let rows = platform.db.records(insurer, set, insured_no).await?;
-            let version = platform.db.version(insurer).await?;
+            let (version, rows) = platform.db.records(insurer, set, insured_no).await?;
             Ok(json_response(200, &Records { insurer_no: insurer.to_string(), record_set: set.to_string(), version, rows }))
         }
         (["v1", "loads"] | ["v1", "loads", _, "batches", _, _] | ["v1", "loads", _, "commit"] | ["v1", "insurers", _, "state"], _)

@@ -207,8 +207,16 @@ impl Job {
     pub fn publish_target(&self) -> Result<Option<crate::publish::Target>, JobConfigError> {
         let Some(p) = &self.file.platform else { return Ok(None) };
         let invalid = |reason: String| JobConfigError::Invalid { path: self.path.clone(), reason };
-        let identity = crate::identity::tls::TerminalIdentity::from_pem(&self.resolve(&p.certificate), &self.resolve(&p.key))
-            .map_err(|e| invalid(format!("platform terminal certificate: {e}")))?;
+        let identity =
+            crate::identity::tls::TerminalIdentity::from_pem(&self.resolve(&p.certificate), &self.resolve(&p.key)).map_err(|e| {
+                let hint = match &e {
+                    crate::identity::tls::IdentityError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                        " (for a test or demo setup, `kiban certs demo --out <dir>` makes throwaway certificates)"
+                    }
+                    _ => "",
+                };
+                invalid(format!("platform terminal certificate: {e}{hint}"))
+            })?;
         if !identity.identity.insurers.contains(&self.file.insurer_no) {
             return Err(invalid(format!(
                 "the terminal certificate {} names insurer(s) [{}], not this job's {}",

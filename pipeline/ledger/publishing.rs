@@ -3,7 +3,7 @@
 //! only the batches without an acknowledgement.
 
 use super::records::{Cols, INSERT_EVENT, i};
-use super::{Ledger, LedgerError, LoadStatus, now};
+use super::{Ledger, LedgerError, now};
 use serde::Serialize;
 
 /// A batch of change rows as the ledger knows it.
@@ -127,40 +127,9 @@ impl Ledger {
         exit_code: i32,
         receipt: &crate::protocol::Receipt,
     ) -> Result<(), LedgerError> {
-        let at = now();
         let detail =
             format!("receipt {} from the platform: version {}, {} rows applied", receipt.receipt_id, receipt.version, receipt.applied);
-        let res: Result<(), sqlx::Error> = self.block(async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO receipts (load_id, receipt_id, platform_version, applied, committed_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (load_id) DO NOTHING",
-            )
-            .bind(load_id)
-            .bind(&receipt.receipt_id)
-            .bind(i(receipt.version))
-            .bind(i(receipt.applied))
-            .bind(&receipt.committed_at)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE store_versions SET published_at = $3 WHERE insurer_no = $1 AND version = $2")
-                .bind(insurer_no)
-                .bind(i(version))
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE loads SET status = $2, exit_code = $3, updated_at = $4, finished_at = $4 WHERE load_id = $1")
-                .bind(load_id)
-                .bind(LoadStatus::Published.as_str())
-                .bind(i64::from(exit_code))
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(INSERT_EVENT).bind(load_id).bind(&at).bind(LoadStatus::Published.as_str()).bind(&detail).execute(&mut *tx).await?;
-            tx.commit().await
-        });
-        res.map_err(self.query_error("recording a receipt"))
+        self.publish_version(load_id, insurer_no, version, exit_code, &detail, Some(receipt))
     }
 
     /// An event outside the state machine (a replay, a verification).

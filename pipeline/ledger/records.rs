@@ -467,9 +467,37 @@ impl Ledger {
 
     /// The load's version is delivered: it becomes the base of the next load.
     pub fn mark_published(&self, load_id: &str, insurer_no: &str, version: u64, exit_code: i32, detail: &str) -> Result<(), LedgerError> {
+        self.publish_version(load_id, insurer_no, version, exit_code, detail, None)
+    }
+
+    /// `mark_published`, with the platform's receipt recorded in the same transaction when there
+    /// is one: a crash leaves both or neither.
+    pub(super) fn publish_version(
+        &self,
+        load_id: &str,
+        insurer_no: &str,
+        version: u64,
+        exit_code: i32,
+        detail: &str,
+        receipt: Option<&crate::protocol::Receipt>,
+    ) -> Result<(), LedgerError> {
         let at = now();
         let res: Result<(), sqlx::Error> = self.block(async {
             let mut tx = self.pool.begin().await?;
+            if let Some(r) = receipt {
+                sqlx::query(
+                    "INSERT INTO receipts (load_id, receipt_id, platform_version, applied, committed_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (load_id) DO NOTHING",
+                )
+                .bind(load_id)
+                .bind(&r.receipt_id)
+                .bind(i(r.version))
+                .bind(i(r.applied))
+                .bind(&r.committed_at)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query("UPDATE store_versions SET published_at = $3 WHERE insurer_no = $1 AND version = $2")
                 .bind(insurer_no)
                 .bind(i(version))

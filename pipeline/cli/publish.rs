@@ -37,15 +37,28 @@ fn target(url: &str, job: Option<&Job>, tls: &TlsArgs) -> Result<crate::publish:
             2
         })?;
     let p = job.and_then(|j| j.file.platform.as_ref());
-    Ok(crate::publish::Target {
-        url: url.to_string(),
-        tls: std::sync::Arc::new(built),
-        retry: crate::publish::RetryPolicy {
-            give_up_after: std::time::Duration::from_secs(p.and_then(|p| p.retry_seconds).unwrap_or(120)),
-            ..Default::default()
-        },
-        batch_rows: p.and_then(|p| p.batch_rows).unwrap_or(crate::protocol::DEFAULT_BATCH_ROWS),
-    })
+    Ok(crate::publish::Target::new(url, built, p.and_then(|p| p.retry_seconds), p.and_then(|p| p.batch_rows)))
+}
+
+/// What replay and verify both need: the job (if given), the ledger, the store and a target.
+fn operator_setup(
+    args: &LedgerArgs,
+    url: impl FnOnce(Option<&Job>) -> Option<String>,
+    tls: &TlsArgs,
+    needs_store: &str,
+) -> Result<(Option<Job>, crate::ledger::Ledger, crate::store::Store, crate::publish::Target), i32> {
+    let job = args.job.as_deref().map(load_job).transpose()?;
+    let Some(url) = url(job.as_ref()) else {
+        eprintln!("error: give --platform <url> or a --job with a [platform]");
+        return Err(2);
+    };
+    let target = target(&url, job.as_ref(), tls)?;
+    let (ledger, store, _) = open(args)?;
+    let Some(store) = store else {
+        eprintln!("error: {needs_store}: give --store or --job");
+        return Err(2);
+    };
+    Ok((job, ledger, store, target))
 }
 
 /// `kiban publish <load> --job <job>`.
@@ -74,22 +87,11 @@ pub fn publish(job: &std::path::Path, load: &str, json: bool) -> i32 {
 
 /// `kiban loads replay <load> --to <url>`.
 pub fn replay(args: &LedgerArgs, load: &str, to: &str, tls: &TlsArgs, json: bool) -> i32 {
-    let job = match args.job.as_deref().map(load_job).transpose() {
-        Ok(j) => j,
-        Err(c) => return c,
-    };
-    let target = match target(to, job.as_ref(), tls) {
-        Ok(t) => t,
-        Err(c) => return c,
-    };
-    let (ledger, store, _) = match open(args) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let Some(store) = store else {
-        eprintln!("error: replay reads the load's changes from the store: give --store or --job");
-        return 2;
-    };
+    let (_, ledger, store, target) =
+        match operator_setup(args, |_| Some(to.to_string()), tls, "replay reads the load's changes from the store") {
+            Ok(x) => x,
+            Err(c) => return c,
+        };
     let schemas = match crate::job::catalog::Catalog::embedded() {
         Ok(c) => c.schemas,
         Err(e) => {
@@ -117,28 +119,13 @@ pub fn replay(args: &LedgerArgs, load: &str, to: &str, tls: &TlsArgs, json: bool
 
 /// `kiban loads verify`: exit 0 when the platform matches the store, 1 when it differs.
 pub fn verify(args: &LedgerArgs, insurer: Option<String>, platform: Option<String>, tls: &TlsArgs, json: bool) -> i32 {
-    let job = match args.job.as_deref().map(load_job).transpose() {
-        Ok(j) => j,
-        Err(c) => return c,
-    };
-    let Some(url) = platform.or_else(|| job.as_ref().and_then(|j| j.file.platform.as_ref().map(|p| p.url.clone()))) else {
-        eprintln!("error: give --platform <url> or a --job with a [platform]");
-        return 2;
-    };
-    let Some(insurer) = insurer.or_else(|| job.as_ref().map(|j| j.file.insurer_no.clone())) else {
-        eprintln!("error: give --insurer <保険者番号> or --job");
-        return 2;
-    };
-    let target = match target(&url, job.as_ref(), tls) {
-        Ok(t) => t,
-        Err(c) => return c,
-    };
-    let (ledger, store, _) = match open(args) {
+    let url = |job: Option<&Job>| platform.or_else(|| job.and_then(|j| j.file.platform.as_ref().map(|p| p.url.clone())));
+    let (job, ledger, store, target) = match operator_setup(args, url, tls, "verify compares with the store") {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let Some(store) = store else {
-        eprintln!("error: verify compares with the store: give --store or --job");
+    let Some(insurer) = insurer.or_else(|| job.as_ref().map(|j| j.file.insurer_no.clone())) else {
+        eprintln!("error: give --insurer <保険者番号> or --job");
         return 2;
     };
     let mut client = match target.client() {

@@ -227,16 +227,7 @@ impl Job {
         }
         let tls =
             crate::identity::tls::client_config(&self.resolve(&p.ca), Some(identity)).map_err(|e| invalid(format!("platform: {e}")))?;
-        let retry = crate::publish::RetryPolicy {
-            give_up_after: std::time::Duration::from_secs(p.retry_seconds.unwrap_or(120)),
-            ..Default::default()
-        };
-        Ok(Some(crate::publish::Target {
-            url: p.url.clone(),
-            tls: std::sync::Arc::new(tls),
-            retry,
-            batch_rows: p.batch_rows.unwrap_or(crate::protocol::DEFAULT_BATCH_ROWS),
-        }))
+        Ok(Some(crate::publish::Target::new(&p.url, tls, p.retry_seconds, p.batch_rows)))
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

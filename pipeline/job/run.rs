@@ -789,7 +789,7 @@ fn complete(
         )?;
         return Ok((changes, None));
     };
-    let load = ledger.load(load_id)?.ok_or_else(|| RunError::NoSuchLoad(load_id.to_string()))?;
+    // `load` as read above: diffing changed its status only, which publishing does not read.
     let published = crate::publish::publish(ledger, store, schemas, target, &load, manifest, exit_code)?;
     Ok((changes, Some(published)))
 }

@@ -72,6 +72,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target with the job's optional settings, defaults filled in: retry for 120 s, batches of
+    /// `protocol::DEFAULT_BATCH_ROWS` rows.
+    pub fn new(url: &str, tls: rustls::ClientConfig, retry_seconds: Option<u64>, batch_rows: Option<usize>) -> Target {
+        Target {
+            url: url.to_string(),
+            tls: Arc::new(tls),
+            retry: RetryPolicy { give_up_after: std::time::Duration::from_secs(retry_seconds.unwrap_or(120)), ..Default::default() },
+            batch_rows: batch_rows.unwrap_or(crate::protocol::DEFAULT_BATCH_ROWS),
+        }
+    }
+
     pub fn client(&self) -> Result<PlatformClient, ClientError> {
         PlatformClient::new(&self.url, (*self.tls).clone(), self.retry)
     }

@@ -50,6 +50,7 @@ fn publish(c: &mut Criterion) {
                 key: server_key.clone(),
                 client_ca: pki.join("ca.pem"),
                 max_batch_bytes: kiban::protocol::DEFAULT_MAX_BATCH_BYTES,
+                login: None,
             })
             .expect("platform");
             let mut client =
@@ -62,7 +63,7 @@ fn publish(c: &mut Criterion) {
                 full_snapshot: false,
                 sets: BTreeMap::from([("recipient".to_string(), changes.clone())]),
             };
-            let p = deliver(&mut client, &plan, &catalog.schemas, kiban::protocol::DEFAULT_BATCH_ROWS).expect("deliver");
+            let p = deliver(&mut client, &plan, &catalog.schemas, kiban::protocol::DEFAULT_BATCH_ROWS, false).expect("deliver");
             assert_eq!(p.receipt.applied, rows);
             eprintln!(
                 "  {} rows in {:.3} s = {:.0} rows/s: batches sent in {:.3} s ({:.0} rows/s, {} batches, {:.1} MB), commit {:.3} s",

@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages the build and tests need, installed when missing (none yet for the core; the
-# identity module will add libpcsclite-dev, pkg-config and pcscd here).
-KIBAN_APT_PACKAGES=(${KIBAN_APT_PACKAGES:-})
+# Debian packages the build and tests need, installed when missing: pcsc-lite's headers and
+# pkg-config to build the card reader support (cargo feature `pcsc`, on by default; see the
+# README to build without it).
+KIBAN_APT_PACKAGES=(libpcsclite-dev pkg-config ${KIBAN_APT_PACKAGES:-})
 ensure_packages() {
   local missing=()
   for p in "${KIBAN_APT_PACKAGES[@]}"; do

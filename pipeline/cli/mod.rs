@@ -3,6 +3,7 @@
 //! 0 success, 1 failure (nothing stored), 2 usage or configuration error, 3 stored with
 //! quarantined records.
 
+mod card;
 mod diff;
 mod loads;
 mod logging;
@@ -22,7 +23,7 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
-    /// More detail in the logs (-v info, -vv debug). RUST_LOG overrides.
+    /// More detail in the logs (-v info, -vv debug, -vvv trace with APDUs, PINs masked). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -119,6 +120,40 @@ pub enum Command {
     Platform {
         #[command(subcommand)]
         command: PlatformCommand,
+    },
+    /// The マイナンバーカード in a PC/SC reader (JPKI auth side only), and a simulated card.
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
+    /// Log in to a platform with the マイナンバーカード: the card signs the platform's challenge
+    /// (or authenticates TLS itself with --card-tls); the 60-minute token is kept in a file only
+    /// you can read, and sent by `kiban loads replay` to that platform.
+    Login {
+        /// The platform, https://host:port.
+        #[arg(long)]
+        platform: String,
+        /// A job whose [platform] names the CA and the terminal certificate.
+        #[arg(long)]
+        job: Option<PathBuf>,
+        #[command(flatten)]
+        tls: TlsOpts,
+        /// The reader (default: the first with a card).
+        #[arg(long)]
+        reader: Option<String>,
+        /// Read the PIN from this file descriptor (e.g. `--pin-fd 3 3<pin-file`) instead of the terminal.
+        #[arg(long)]
+        pin_fd: Option<i32>,
+        /// Authenticate the TLS connection with the card's key (TLS 1.2) instead of signing a challenge
+        /// over the terminal certificate's connection.
+        #[arg(long)]
+        card_tls: bool,
+        /// Where to keep the token (default: ~/.local/state/kiban/logins/<host>_<port>.json).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Seconds to wait for a card to be inserted.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
     /// Certificates for the demo and for tests.
     Certs {
@@ -244,6 +279,53 @@ pub enum PlatformCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum CardCommand {
+    /// Readers, the card, its token, PIN tries left and the auth certificate's subject and
+    /// validity. Exit 1 when there is no card.
+    Status {
+        #[arg(long)]
+        reader: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the auth certificate (利用者証明用電子証明書): PEM, or DER for a .der/.cer name.
+    Certificate {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// A simulated card for tests and trying kiban without hardware (README: "Card without hardware").
+    Simulate {
+        #[command(subcommand)]
+        command: SimulateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimulateCommand {
+    /// Make a simulated card in a directory: RSA-2048 key, auth certificate from the test JPKI
+    /// CA of `kiban certs demo`, PIN 1234 unless --pin-fd gives one.
+    Create {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The directory with jpki-ca.pem and jpki-ca.key.
+        #[arg(long)]
+        issuer: PathBuf,
+        #[arg(long)]
+        pin_fd: Option<i32>,
+    },
+    /// Insert the card into pcscd's virtual reader (vsmartcard-vpcd) and serve it until stopped.
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The vpcd driver's address (its first reader listens on port 35963).
+        #[arg(long, default_value = "127.0.0.1:35963")]
+        vpcd: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum CertsCommand {
     /// Write a throwaway CA, a server certificate for localhost and terminal certificates
     /// (SAN URI urn:kiban:insurer:<no>). An existing complete set is kept unless --force.
@@ -363,6 +445,24 @@ pub fn main() -> i32 {
         Command::Publish { load, job, json } => publish::publish(&job, &load, json),
         Command::Platform { command: PlatformCommand::Serve { config } } => publish::serve(&config),
         Command::Certs { command: CertsCommand::Demo { out, insurers, force } } => publish::certs_demo(&out, &insurers, force),
+        Command::Card { command: CardCommand::Status { reader, json } } => card::status(reader.as_deref(), json),
+        Command::Card { command: CardCommand::Certificate { out, reader } } => card::certificate(reader.as_deref(), &out),
+        Command::Card { command: CardCommand::Simulate { command: SimulateCommand::Create { dir, issuer, pin_fd } } } => {
+            card::simulate_create(&dir, &issuer, pin_fd)
+        }
+        Command::Card { command: CardCommand::Simulate { command: SimulateCommand::Serve { dir, vpcd } } } => {
+            card::simulate_serve(&dir, &vpcd)
+        }
+        Command::Login { platform, job, tls, reader, pin_fd, card_tls, token_file, wait } => card::login(card::LoginArgs {
+            platform: &platform,
+            job: job.as_deref(),
+            tls: &publish::TlsArgs { ca: tls.ca, certificate: tls.certificate, key: tls.key },
+            reader: reader.as_deref(),
+            pin_fd,
+            card_tls,
+            token_file,
+            wait: std::time::Duration::from_secs(wait),
+        }),
         Command::Diff { at: StoreOpts { store, job, insurer }, from, to, set, out } => {
             let insurer = insurer.or_else(|| job.as_ref().and_then(|j| Job::load(j).ok()).map(|j| j.file.insurer_no));
             match store_dir(store, job) {

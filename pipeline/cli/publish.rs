@@ -20,24 +20,37 @@ fn load_job(path: &std::path::Path) -> Result<Job, i32> {
 
 /// A publish target for `url`: the TLS files from the flags, else from the job's `[platform]`.
 fn target(url: &str, job: Option<&Job>, tls: &TlsArgs) -> Result<crate::publish::Target, i32> {
-    let from_job =
-        |f: fn(&crate::job::config::PlatformTarget) -> &PathBuf| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(f(p))));
-    let (Some(ca), Some(cert), Some(key)) = (
-        tls.ca.clone().or_else(|| from_job(|p| &p.ca)),
-        tls.certificate.clone().or_else(|| from_job(|p| &p.certificate)),
-        tls.key.clone().or_else(|| from_job(|p| &p.key)),
-    ) else {
+    let (ca, identity) = terminal(job, tls)?;
+    let built = crate::identity::tls::client_config(&ca, Some(identity)).map_err(|e| {
+        eprintln!("error: {e}");
+        2
+    })?;
+    let p = job.and_then(|j| j.file.platform.as_ref());
+    let mut target = crate::publish::Target::new(url, built, p.and_then(|p| p.retry_seconds), p.and_then(|p| p.batch_rows));
+    // A person's login for this platform (`kiban login`), where the platform requires one.
+    target.bearer = super::card::saved_token(url);
+    Ok(target)
+}
+
+/// The platform CA and the terminal identity: from the flags, else from the job's `[platform]`.
+pub(super) fn terminal(job: Option<&Job>, tls: &TlsArgs) -> Result<(PathBuf, crate::identity::tls::TerminalIdentity), i32> {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        2
+    };
+    let ca = tls.ca.clone().or_else(|| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(&p.ca))));
+    let source = match (&tls.certificate, &tls.key) {
+        (Some(certificate), Some(key)) => {
+            Some(crate::identity::tls::TerminalSource::Pem { certificate: certificate.clone(), key: key.clone() })
+        }
+        _ => job.map(Job::terminal_source).transpose().map_err(|e| fail(&e))?.flatten(),
+    };
+    let (Some(ca), Some(source)) = (ca, source) else {
         eprintln!("error: give --ca, --certificate and --key, or a --job whose [platform] names them");
         return Err(2);
     };
-    let built = crate::identity::tls::TerminalIdentity::from_pem(&cert, &key)
-        .and_then(|id| crate::identity::tls::client_config(&ca, Some(id)))
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            2
-        })?;
-    let p = job.and_then(|j| j.file.platform.as_ref());
-    Ok(crate::publish::Target::new(url, built, p.and_then(|p| p.retry_seconds), p.and_then(|p| p.batch_rows)))
+    let identity = crate::identity::tls::TerminalIdentity::load(&source).map_err(|e| fail(&e))?;
+    Ok((ca, identity))
 }
 
 /// What replay and verify both need: the job (if given), the ledger, the store and a target.
@@ -235,6 +248,7 @@ pub fn certs_demo(out: &std::path::Path, insurers: &[String], force: bool) -> i3
         Ok(f) => {
             let verb = if f.kept { "kept (use --force to replace)" } else { "written" };
             println!("{}\tdemo CA certificate, {verb}", f.ca.display());
+            println!("{}\ttest JPKI CA for simulated cards (kiban card simulate create)", f.jpki_ca.display());
             println!("{}\t{}\tserver certificate for localhost, 127.0.0.1, ::1", f.server.0.display(), f.server.1.display());
             for (i, c, k) in &f.terminals {
                 println!("{}\t{}\tterminal certificate of insurer {i}", c.display(), k.display());

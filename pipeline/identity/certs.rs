@@ -4,7 +4,7 @@
 
 use super::tls::IdentityError;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 use std::path::{Path, PathBuf};
@@ -51,7 +51,8 @@ impl Issued {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
+/// Writes a file atomically (temporary file, fsync, rename) with `mode`.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let err = |source| IdentityError::Write { path: path.to_path_buf(), source };
@@ -64,7 +65,8 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError>
 
 /// A throwaway certificate authority.
 pub struct DemoCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    issuer: Issuer<'static, KeyPair>,
+    certificate_pem: String,
     key_pem: String,
 }
 
@@ -86,11 +88,13 @@ impl DemoCa {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         params.not_before = day!(-1);
         params.not_after = day!(3650);
-        Ok(DemoCa { issuer: CertifiedIssuer::self_signed(params, key)?, key_pem })
+        let certified = CertifiedIssuer::self_signed(params, key)?;
+        let issuer = Issuer::from_ca_cert_der(certified.der(), KeyPair::from_pem(&key_pem)?)?;
+        Ok(DemoCa { issuer, certificate_pem: certified.pem(), key_pem })
     }
 
     pub fn certificate_pem(&self) -> String {
-        self.issuer.pem()
+        self.certificate_pem.clone()
     }
 
     pub fn key_pem(&self) -> &str {
@@ -104,6 +108,41 @@ impl DemoCa {
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued { certificate_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
+
+    /// A CA kept in PEM files (`kiban certs demo` writes `jpki-ca.pem` and `jpki-ca.key`).
+    pub fn load(certificate: &Path, key: &Path) -> Result<DemoCa, IdentityError> {
+        use rustls::pki_types::pem::PemObject;
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| IdentityError::Read { path: p.to_path_buf(), source });
+        let key_pem = read(key)?;
+        let certificate_pem = read(certificate)?;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())
+            .map_err(|e| IdentityError::Pem { path: certificate.to_path_buf(), reason: e.to_string() })?;
+        let issuer = Issuer::from_ca_cert_der(&der, KeyPair::from_pem(&key_pem)?)?;
+        Ok(DemoCa { issuer, certificate_pem, key_pem })
+    }
+
+    /// A 利用者証明用電子証明書 (JPKI auth certificate) for a card's RSA public key (SPKI DER),
+    /// as PEM. Like the real one it names no person: subject `C=JP, CN=<serial>`, with a random
+    /// serial number, client authentication and digital signature only.
+    pub fn jpki_auth(&self, public_key_spki_der: &[u8], validity: Validity) -> Result<String, IdentityError> {
+        let mut serial = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+            .map_err(|_| IdentityError::Certificate("no system randomness".into()))?;
+        serial[0] &= 0x7F;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "JP");
+        dn.push(DnType::CommonName, hex::encode_upper(serial));
+        params.distinguished_name = dn;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = day!(validity.from_days);
+        params.not_after = day!(validity.to_days);
+        params.use_authority_key_identifier_extension = true;
+        let public = rcgen::SubjectPublicKeyInfo::from_der(public_key_spki_der)?;
+        Ok(params.signed_by(&public, &self.issuer)?.pem())
     }
 
     /// A server certificate for these DNS names and IP addresses.
@@ -131,17 +170,20 @@ impl DemoCa {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DemoFiles {
     pub ca: PathBuf,
+    /// The test JPKI CA (`jpki-ca.pem`, key `jpki-ca.key`): simulated cards' auth certificates.
+    pub jpki_ca: PathBuf,
     pub server: (PathBuf, PathBuf),
     pub terminals: Vec<(String, PathBuf, PathBuf)>,
     /// True when the directory already held a complete set, which was kept.
     pub kept: bool,
 }
 
-/// Writes `ca.pem`, `ca.key`, `server.pem`/`.key` (localhost, 127.0.0.1, ::1) and
-/// `terminal-<insurer>.pem`/`.key` into `out`. An existing complete set is kept unless `force`.
+/// Writes `ca.pem`, `ca.key`, `server.pem`/`.key` (localhost, 127.0.0.1, ::1),
+/// `terminal-<insurer>.pem`/`.key` and the test JPKI CA `jpki-ca.pem`/`.key` into `out`. An existing complete set is kept unless `force`.
 pub fn write_demo(out: &Path, insurers: &[String], force: bool) -> Result<DemoFiles, IdentityError> {
     let files = DemoFiles {
         ca: out.join("ca.pem"),
+        jpki_ca: out.join("jpki-ca.pem"),
         server: (out.join("server.pem"), out.join("server.key")),
         terminals: insurers
             .iter()
@@ -149,8 +191,10 @@ pub fn write_demo(out: &Path, insurers: &[String], force: bool) -> Result<DemoFi
             .collect(),
         kept: false,
     };
-    let all: Vec<&PathBuf> =
-        [&files.ca, &files.server.0, &files.server.1].into_iter().chain(files.terminals.iter().flat_map(|(_, c, k)| [c, k])).collect();
+    let all: Vec<&PathBuf> = [&files.ca, &files.jpki_ca, &files.server.0, &files.server.1]
+        .into_iter()
+        .chain(files.terminals.iter().flat_map(|(_, c, k)| [c, k]))
+        .collect();
     if !force && all.iter().all(|p| p.is_file()) {
         return Ok(DemoFiles { kept: true, ..files });
     }
@@ -162,12 +206,16 @@ pub fn write_demo(out: &Path, insurers: &[String], force: bool) -> Result<DemoFi
     for i in insurers {
         ca.terminal(i, Validity::days(825))?.write(out, &format!("terminal-{i}"))?;
     }
+    let jpki = DemoCa::new("kiban test JPKI CA (not 地方公共団体情報システム機構)")?;
+    write_file(&out.join("jpki-ca.key"), jpki.key_pem().as_bytes(), 0o600)?;
+    write_file(&files.jpki_ca, jpki.certificate_pem().as_bytes(), 0o644)?;
     Ok(files)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
 
     #[test]
     fn a_terminal_certificate_names_its_insurer() {
@@ -178,6 +226,4 @@ mod tests {
         assert_eq!(id.insurers, vec!["141309".to_string()]);
         assert!(id.subject.contains("kiban terminal 141309"), "{}", id.subject);
     }
-
-    use rustls::pki_types::pem::PemObject;
 }

@@ -10,5 +10,6 @@
 //! `urn:kiban:insurer:<保険者番号>` (`protocol::certificate_identity` reads it). Keys are ECDSA
 //! P-256 (ring), written PKCS#8 PEM with mode 0600.
 
+pub mod card;
 pub mod certs;
 pub mod tls;

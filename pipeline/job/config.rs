@@ -87,10 +87,22 @@ pub struct PlatformTarget {
     /// CA certificates (PEM) the platform's server certificate must chain to.
     pub ca: PathBuf,
     /// The terminal certificate (PEM chain); its SAN URI `urn:kiban:insurer:<no>` must name the
-    /// job's insurer.
-    pub certificate: PathBuf,
+    /// job's insurer. Give `certificate` and `key`, or `pkcs12`.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
     /// The terminal certificate's private key (PEM).
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// The terminal certificate and key as one PKCS#12 file (as 電子請求受付システム issues them).
+    #[serde(default)]
+    pub pkcs12: Option<PathBuf>,
+    /// The environment variable holding the PKCS#12 password (for scheduled jobs).
+    #[serde(default)]
+    pub pkcs12_password_env: Option<String>,
+    /// A file (mode 0600) whose first line is the PKCS#12 password. Without either, the password
+    /// is asked on the terminal.
+    #[serde(default)]
+    pub pkcs12_password_file: Option<PathBuf>,
     /// Change rows per batch (default 32768).
     #[serde(default)]
     pub batch_rows: Option<usize>,
@@ -207,20 +219,23 @@ impl Job {
     pub fn publish_target(&self) -> Result<Option<crate::publish::Target>, JobConfigError> {
         let Some(p) = &self.file.platform else { return Ok(None) };
         let invalid = |reason: String| JobConfigError::Invalid { path: self.path.clone(), reason };
-        let identity =
-            crate::identity::tls::TerminalIdentity::from_pem(&self.resolve(&p.certificate), &self.resolve(&p.key)).map_err(|e| {
-                let hint = match &e {
-                    crate::identity::tls::IdentityError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                        " (for a test or demo setup, `kiban certs demo --out <dir>` makes throwaway certificates)"
-                    }
-                    _ => "",
-                };
-                invalid(format!("platform terminal certificate: {e}{hint}"))
-            })?;
+        let source = self.terminal_source()?.ok_or_else(|| invalid("platform: give certificate and key, or pkcs12".into()))?;
+        let identity = crate::identity::tls::TerminalIdentity::load(&source).map_err(|e| {
+            let hint = match &e {
+                crate::identity::tls::IdentityError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    " (for a test or demo setup, `kiban certs demo --out <dir>` makes throwaway certificates)"
+                }
+                _ => "",
+            };
+            invalid(format!("platform terminal certificate: {e}{hint}"))
+        })?;
         if !identity.identity.insurers.contains(&self.file.insurer_no) {
             return Err(invalid(format!(
                 "the terminal certificate {} names insurer(s) [{}], not this job's {}",
-                self.resolve(&p.certificate).display(),
+                match &source {
+                    crate::identity::tls::TerminalSource::Pem { certificate, .. } => certificate.display(),
+                    crate::identity::tls::TerminalSource::Pkcs12 { path, .. } => path.display(),
+                },
                 identity.identity.insurers.join(", "),
                 self.file.insurer_no
             )));
@@ -228,6 +243,26 @@ impl Job {
         let tls =
             crate::identity::tls::client_config(&self.resolve(&p.ca), Some(identity)).map_err(|e| invalid(format!("platform: {e}")))?;
         Ok(Some(crate::publish::Target::new(&p.url, tls, p.retry_seconds, p.batch_rows)))
+    }
+
+    /// Where the job's terminal identity is kept (`None` without a `[platform]`).
+    pub fn terminal_source(&self) -> Result<Option<crate::identity::tls::TerminalSource>, JobConfigError> {
+        use crate::identity::tls::{PasswordSource, TerminalSource};
+        let Some(p) = &self.file.platform else { return Ok(None) };
+        let invalid = |reason: &str| JobConfigError::Invalid { path: self.path.clone(), reason: format!("platform: {reason}") };
+        match (&p.certificate, &p.key, &p.pkcs12) {
+            (Some(c), Some(k), None) => Ok(Some(TerminalSource::Pem { certificate: self.resolve(c), key: self.resolve(k) })),
+            (None, None, Some(f)) => {
+                let password = match (&p.pkcs12_password_env, &p.pkcs12_password_file) {
+                    (Some(v), None) => PasswordSource::Env(v.clone()),
+                    (None, Some(f)) => PasswordSource::File(self.resolve(f)),
+                    (None, None) => PasswordSource::Prompt,
+                    (Some(_), Some(_)) => return Err(invalid("give pkcs12_password_env or pkcs12_password_file, not both")),
+                };
+                Ok(Some(TerminalSource::Pkcs12 { path: self.resolve(f), password }))
+            }
+            _ => Err(invalid("give certificate and key (PEM), or pkcs12, not both")),
+        }
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

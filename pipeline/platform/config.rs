@@ -9,6 +9,11 @@
 //! key = "certs/server.key"             # its private key (PEM)
 //! client_ca = "certs/ca.pem"           # client certificates must chain to one of these
 //! max_batch_bytes = 67108864           # a batch body above this is refused with 413
+//!
+//! [login]                              # card login (SPEC §10); leave out to offer none
+//! jpki_ca = "certs/jpki-ca.pem"        # CAs that cards' auth certificates must chain to
+//! require_for = ["records", "replays"] # what needs a logged-in person (default: nothing)
+//! token_minutes = 60                   # how long a login token lives
 //! ```
 
 use serde::Deserialize;
@@ -30,6 +35,37 @@ pub struct PlatformConfig {
     /// Largest batch body accepted, in bytes (default 64 MiB).
     #[serde(default = "default_max_batch_bytes")]
     pub max_batch_bytes: u64,
+    /// Card login; `None`: the platform offers none and requires none.
+    #[serde(default)]
+    pub login: Option<LoginConfig>,
+}
+
+/// `[login]`: a person logs in with the マイナンバーカード's auth certificate (challenge and
+/// response through a terminal's connection, or TLS 1.2 client authentication with the card).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    /// CA certificates (PEM) of the JPKI auth certificates (利用者証明用電子証明書) accepted.
+    pub jpki_ca: PathBuf,
+    /// What needs `Authorization: Bearer <token>` of a logged-in person.
+    #[serde(default)]
+    pub require_for: Vec<LoginRequiredFor>,
+    /// Minutes a token is valid (default 60, as the platform's portal).
+    #[serde(default = "default_token_minutes")]
+    pub token_minutes: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginRequiredFor {
+    /// `GET /v1/insurers/{no}/records/…`: a person's data, as a care manager sees it.
+    Records,
+    /// Loads opened by `kiban loads replay` (`"replay": true`).
+    Replays,
+}
+
+fn default_token_minutes() -> u32 {
+    60
 }
 
 fn default_max_batch_bytes() -> u64 {
@@ -53,10 +89,13 @@ impl PlatformConfig {
         let mut c: PlatformConfig =
             toml::from_str(&text).map_err(|source| PlatformConfigError::Toml { path: path.to_path_buf(), source })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        for p in [&mut c.certificate, &mut c.key, &mut c.client_ca] {
+        for p in [&mut c.certificate, &mut c.key, &mut c.client_ca].into_iter().chain(c.login.as_mut().map(|l| &mut l.jpki_ca)) {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
+        }
+        if c.login.as_ref().is_some_and(|l| l.token_minutes == 0 || l.token_minutes > 24 * 60) {
+            return Err(PlatformConfigError::Invalid { path: path.to_path_buf(), reason: "login.token_minutes is 1 to 1440".into() });
         }
         if c.max_batch_bytes == 0 {
             return Err(PlatformConfigError::Invalid { path: path.to_path_buf(), reason: "max_batch_bytes must be above 0".into() });

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 type AnyPool = sqlx::Pool<Any>;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "platform", include_str!("migrations/0001_platform.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "platform", include_str!("migrations/0001_platform.sql")), (2, "sessions", include_str!("migrations/0002_sessions.sql"))];
 /// Rows per multi-row INSERT (7 parameters each: under SQLite's and PostgreSQL's limits).
 const INSERT_CHUNK: usize = 512;
 
@@ -40,11 +41,13 @@ pub struct LoadRow {
     pub status: String,
 }
 
-/// Who commits: the client certificate's subject and serial.
+/// Who commits: the client certificate's subject and serial, and the person logged in with a
+/// card, when the commit carried a login token.
 #[derive(Debug, Clone)]
 pub struct Committer {
     pub subject: String,
     pub serial: String,
+    pub person: Option<String>,
 }
 
 fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
@@ -317,7 +320,7 @@ impl PlatformDb {
             (
                 "recording the audit entry",
                 sqlx::query(
-                    "INSERT INTO platform_audit (load_id, insurer_no, version, applied, subject, serial, person, at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+                    "INSERT INTO platform_audit (load_id, insurer_no, version, applied, subject, serial, person, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&receipt.load_id)
                 .bind(&receipt.insurer_no)
@@ -325,6 +328,7 @@ impl PlatformDb {
                 .bind(i(applied))
                 .bind(&committer.subject)
                 .bind(&committer.serial)
+                .bind(committer.person.clone())
                 .bind(&now),
             ),
             ("closing the load", sqlx::query("UPDATE platform_loads SET status = 'committed' WHERE load_id = $1").bind(&load.load_id)),
@@ -358,6 +362,40 @@ impl PlatformDb {
             .await
             .map_err(db_err("reading the insurer's version"))?;
         row.map_or(Ok(0), |r| num(&r, 0))
+    }
+
+    /// Records a login: the token's SHA-256, the person, the terminal it came through.
+    pub async fn insert_session(&self, token_sha256: &str, person: &str, subject: Option<&str>, expires_at: &str) -> Result<(), ApiError> {
+        sqlx::query("INSERT INTO platform_sessions (token_sha256, person, subject, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_sha256)
+            .bind(person)
+            .bind(subject.map(str::to_string))
+            .bind(crate::ledger::now())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("recording a login"))?;
+        Ok(())
+    }
+
+    /// The person and expiry of a token, by its SHA-256.
+    pub async fn session(&self, token_sha256: &str) -> Result<Option<(String, String)>, ApiError> {
+        let row = sqlx::query("SELECT person, expires_at FROM platform_sessions WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("looking up a login"))?;
+        row.map(|r| Ok((col::<String>(&r, 0)?, col::<String>(&r, 1)?))).transpose()
+    }
+
+    /// Audit entries of an insurer's commits: (load, subject, person), oldest first.
+    pub async fn audit(&self, insurer_no: &str) -> Result<Vec<(String, String, Option<String>)>, ApiError> {
+        let rows = sqlx::query("SELECT load_id, subject, person FROM platform_audit WHERE insurer_no = $1 ORDER BY version")
+            .bind(insurer_no)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("reading the audit"))?;
+        rows.iter().map(|r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?, col::<Option<String>>(r, 2)?))).collect()
     }
 
     pub async fn state(&self, insurer_no: &str) -> Result<State, ApiError> {

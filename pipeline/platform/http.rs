@@ -1,5 +1,6 @@
 //! One TLS connection: the handshake, the peer's identity, HTTP/1.1, routing and the handlers.
 
+use super::config::LoginRequiredFor;
 use super::db::{Committer, LoadRow};
 use super::{ApiError, Platform};
 use crate::protocol::{self, BatchAck, Commit, ErrorBody, OpenLoad, Records};
@@ -19,6 +20,9 @@ const MAX_JSON_BYTES: usize = 1 << 20;
 struct Peer {
     addr: SocketAddr,
     identity: protocol::CertificateIdentity,
+    /// Set when the certificate is a card's (a JPKI auth certificate, TLS 1.2 with the card's
+    /// key): the person's certificate serial. Such a connection may only log in.
+    card_person: Option<String>,
 }
 
 pub(super) async fn connection(platform: Arc<Platform>, acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, addr: SocketAddr) {
@@ -49,8 +53,10 @@ pub(super) async fn connection(platform: Arc<Platform>, acceptor: tokio_rustls::
             return;
         }
     };
-    tracing::debug!(peer = %addr, subject = %identity.subject, "connection");
-    let peer = Arc::new(Peer { addr, identity });
+    let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec).unwrap_or_default();
+    let card_person = platform.login.as_ref().filter(|l| l.verify_chain(&chain).is_ok()).map(|_| identity.serial.clone());
+    tracing::debug!(peer = %addr, subject = %identity.subject, card = card_person.is_some(), "connection");
+    let peer = Arc::new(Peer { addr, identity, card_person });
     let service = hyper::service::service_fn(move |req| {
         let platform = platform.clone();
         let peer = peer.clone();
@@ -76,6 +82,9 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
     {
         r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
     }
+    if e.status == 401 {
+        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+    }
     r
 }
 
@@ -96,7 +105,19 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
+    if peer.card_person.is_some() && segments != ["v1", "auth", "login"] {
+        return Err(ApiError::new(
+            403,
+            "terminal_certificate_required",
+            "a connection authenticated by a card may only log in (POST /v1/auth/login); everything else needs a terminal certificate",
+        ));
+    }
     match (segments.as_slice(), &method) {
+        (["v1", "auth", "challenge"], &Method::POST) => {
+            let login = platform.login.as_ref().ok_or_else(no_login)?;
+            Ok(json_response(200, &login.challenge()?))
+        }
+        (["v1", "auth", "login"], &Method::POST) => login(platform, peer, req).await,
         (["v1", "loads"], &Method::POST) => open_load(platform, peer, req).await,
         (["v1", "loads", load, "batches", set, seq], &Method::PUT) => {
             let seq = seq
@@ -117,6 +138,7 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
         }
         (["v1", "insurers", insurer, "records", set], &Method::GET) => {
             authorize(peer, insurer)?;
+            require_person(platform, req.headers(), LoginRequiredFor::Records).await?;
             if platform.schemas.get(set).is_none() {
                 return Err(ApiError::unknown_set(set));
             }
@@ -129,12 +151,69 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
             let (version, rows) = platform.db.records(insurer, set, insured_no).await?;
             Ok(json_response(200, &Records { insurer_no: insurer.to_string(), record_set: set.to_string(), version, rows }))
         }
-        (["v1", "loads"] | ["v1", "loads", _, "batches", _, _] | ["v1", "loads", _, "commit"] | ["v1", "insurers", _, "state"], _)
+        (
+            ["v1", "loads"]
+            | ["v1", "loads", _, "batches", _, _]
+            | ["v1", "loads", _, "commit"]
+            | ["v1", "insurers", _, "state"]
+            | ["v1", "auth", "challenge" | "login"],
+            _,
+        )
         | (["v1", "insurers", _, "records", _], _) => {
             Err(ApiError::new(405, "method_not_allowed", format!("{method} is not allowed on {path}")))
         }
         _ => Err(ApiError::not_found("not_found", format!("no endpoint {path}"))),
     }
+}
+
+fn no_login() -> ApiError {
+    ApiError::not_found("login_not_configured", "this platform offers no card login (no [login] in its configuration)")
+}
+
+/// `POST /v1/auth/login`: a challenge answered by the card, or a card connection itself.
+async fn login(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let login_config = platform.login.as_ref().ok_or_else(no_login)?;
+    let body: protocol::Login = json_body(req, 64 * 1024).await?;
+    let (person, subject) = match &peer.card_person {
+        Some(p) if body == protocol::Login::default() => (p.clone(), None),
+        _ => (login_config.check_answer(&body)?, Some(peer.identity.subject.as_str())),
+    };
+    let (token, hash, expires_at) = login_config.token()?;
+    platform.db.insert_session(&hash, &person, subject, &expires_at).await?;
+    tracing::info!(peer = %peer.addr, person = %person, subject = subject.unwrap_or("-"), card_tls = subject.is_none(), %expires_at, "login");
+    Ok(json_response(200, &protocol::Session { token, expires_at, person }))
+}
+
+/// The person logged in on this request (its bearer token, checked), if any.
+async fn person(platform: &Platform, headers: &hyper::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(token) = super::login::bearer(headers)? else { return Ok(None) };
+    if platform.login.is_none() {
+        return Err(no_login());
+    }
+    let bad = || ApiError::new(401, "bad_token", "the login token is not known to the platform: log in again (kiban login)");
+    let (person, expires_at) = platform.db.session(&protocol::sha256_hex(token.as_bytes())).await?.ok_or_else(bad)?;
+    let expires = chrono::DateTime::parse_from_rfc3339(&expires_at).map_err(|_| bad())?;
+    if expires <= chrono::Utc::now() {
+        return Err(ApiError::new(401, "token_expired", format!("the login token expired at {expires_at}: log in again (kiban login)")));
+    }
+    Ok(Some(person))
+}
+
+/// As `person`, and a person is required when the platform's `[login] require_for` names `what`.
+async fn require_person(platform: &Platform, headers: &hyper::HeaderMap, what: LoginRequiredFor) -> Result<Option<String>, ApiError> {
+    let person = person(platform, headers).await?;
+    if person.is_none() && platform.login.as_ref().is_some_and(|l| l.config.require_for.contains(&what)) {
+        let thing = match what {
+            LoginRequiredFor::Records => "the records view",
+            LoginRequiredFor::Replays => "a replay",
+        };
+        return Err(ApiError::new(
+            401,
+            "login_required",
+            format!("{thing} needs a person logged in with a マイナンバーカード: run `kiban login --platform <url>`, then send its token"),
+        ));
+    }
+    Ok(person)
 }
 
 /// The certificate must name the insurer (SAN URI `urn:kiban:insurer:<no>`).
@@ -183,8 +262,12 @@ async fn load_of(platform: &Platform, peer: &Peer, load_id: &str) -> Result<Load
 }
 
 async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let headers = req.headers().clone();
     let open: OpenLoad = json_body(req, MAX_JSON_BYTES).await?;
     authorize(peer, &open.insurer_no)?;
+    if open.replay {
+        require_person(platform, &headers, LoginRequiredFor::Replays).await?;
+    }
     if !protocol::is_load_id(&open.load_id) {
         return Err(ApiError::bad_request("bad_load_id", "a load id is 1–128 characters of A–Z a–z 0–9 . _ -"));
     }
@@ -346,6 +429,7 @@ fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, bod
 async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     // A commit lists one digest (~70 bytes) per batch: allow as much as a batch.
     let limit = usize::try_from(platform.config.max_batch_bytes).unwrap_or(usize::MAX).max(MAX_JSON_BYTES);
+    let person = person(platform, req.headers()).await?;
     let commit: Commit = json_body(req, limit).await?;
     let load = load_of(platform, peer, load_id).await?;
     if let Some(r) = platform.db.receipt(load_id).await? {
@@ -402,7 +486,7 @@ async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<In
             ),
         ));
     }
-    let committer = Committer { subject: peer.identity.subject.clone(), serial: peer.identity.serial.clone() };
+    let committer = Committer { subject: peer.identity.subject.clone(), serial: peer.identity.serial.clone(), person };
     let started = std::time::Instant::now();
     let receipt = platform.db.commit(&load, &order, &platform.schemas, &committer).await?;
     tracing::info!(
@@ -412,6 +496,7 @@ async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<In
         applied = receipt.applied,
         subject = %committer.subject,
         serial = %committer.serial,
+        person = committer.person.as_deref().unwrap_or("-"),
         seconds = started.elapsed().as_secs_f64(),
         "commit"
     );

@@ -10,8 +10,11 @@
 //!   PUT  …/batches/{set}/{seq} ─────────┤ platform_batches (digest checked, schema checked)
 //!   POST …/commit ──────────────────────┤ one transaction: platform_records, version + 1,
 //!                                       │ platform_receipts, platform_audit
-//!   GET  /v1/insurers/{no}/state ───────┘ digest computed from platform_records
+//!   GET  /v1/insurers/{no}/state ───────┤ digest computed from platform_records
+//!   POST /v1/auth/challenge|login ──────┘ platform_sessions (card login, `login.rs`)
 //! ```
+//! With `[login]`, the TLS layer also accepts client certificates of the JPKI CAs: such a
+//! connection is a person's (TLS 1.2 with the card's key) and may only log in.
 //! Batches are stored as they arrive and applied only by the commit, in one database
 //! transaction: a crash (or `kill -9`) mid-commit leaves the previous version or the new one.
 //! Nothing the platform logs names a person: loads, record sets, batch numbers and certificate
@@ -20,6 +23,7 @@
 pub mod config;
 pub mod db;
 mod http;
+mod login;
 
 pub use config::{PlatformConfig, PlatformConfigError};
 use db::PlatformDb;
@@ -98,6 +102,8 @@ pub struct Platform {
     /// Commits of this process one at a time (SQLite has one writer; PostgreSQL is protected by
     /// the version check in the transaction as well).
     commits: tokio::sync::Mutex<()>,
+    /// Card login, when configured.
+    login: Option<login::CardLogin>,
 }
 
 /// A bound, not yet serving platform.
@@ -110,7 +116,10 @@ pub struct Bound {
 
 /// Opens the database, loads the certificates and binds the address.
 pub async fn bind(config: PlatformConfig) -> Result<Bound, PlatformError> {
-    let tls = crate::identity::tls::server_config(&config.certificate, &config.key, &config.client_ca)?;
+    let mut client_cas = vec![config.client_ca.as_path()];
+    client_cas.extend(config.login.as_ref().map(|l| l.jpki_ca.as_path()));
+    let tls = crate::identity::tls::server_config(&config.certificate, &config.key, &client_cas)?;
+    let login = config.login.as_ref().map(login::CardLogin::new).transpose()?;
     let location = crate::ledger::LedgerLocation::parse(&config.database, std::path::Path::new("."));
     let db = PlatformDb::open(&location).await.map_err(|source| PlatformError::Database { location: location.to_string(), source })?;
     let catalog = crate::job::catalog::Catalog::embedded().map_err(|e| PlatformError::Schemas(e.to_string()))?;
@@ -118,7 +127,7 @@ pub async fn bind(config: PlatformConfig) -> Result<Bound, PlatformError> {
         .await
         .map_err(|source| PlatformError::Listen { listen: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| PlatformError::Listen { listen: config.listen.clone(), source })?;
-    let platform = Arc::new(Platform { db, schemas: catalog.schemas, config, commits: tokio::sync::Mutex::new(()) });
+    let platform = Arc::new(Platform { db, schemas: catalog.schemas, config, commits: tokio::sync::Mutex::new(()), login });
     Ok(Bound { listener, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)), platform, addr })
 }
 

@@ -15,6 +15,15 @@
 //!                                                        receipt_id} (again → the same receipt)
 //!  GET /v1/insurers/{no}/state                         version, rows and digest per record set
 //!  GET /v1/insurers/{no}/records/{set}?insured_no=…    one person's current rows, as JSON
+//!
+//!  card login (SPEC §10), over the terminal certificate's connection:
+//!  POST /v1/auth/challenge {}                          ◄─ {nonce, expires_at} (single use, 5 min)
+//!  POST /v1/auth/login {nonce, certificate, signature} ◄─ {token, expires_at, person}
+//!        signature = the card's RSA PKCS#1 v1.5 SHA-256 over `login_message(nonce)`, by the key
+//!        of `certificate` (利用者証明用電子証明書, DER), which must chain to the platform's JPKI CAs
+//!  or over a TLS 1.2 connection authenticated by the card's key itself:
+//!  POST /v1/auth/login {}                              ◄─ {token, expires_at, person}
+//!  then `Authorization: Bearer <token>` (60 minutes) where the platform requires a login
 //! ```
 //!
 //! A batch body is an Arrow IPC stream of change rows (`diff::change_schema` of its record set)
@@ -56,6 +65,10 @@ pub struct OpenLoad {
     pub base_version: u64,
     /// The record sets the load may send batches for.
     pub record_sets: Vec<String>,
+    /// Sent by `kiban loads replay`: a platform may require a person's card login for replays
+    /// (`Authorization: Bearer`, see `/v1/auth/login`). Left out of the JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
 }
 
 /// The answer to `POST /v1/loads`: the same for the same load id.
@@ -246,6 +259,50 @@ pub fn decode_batches(body: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), Prot
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>()?;
     Ok((schema, batches))
+}
+
+/// Domain separation of the signed login message: a card signature made for a kiban login is
+/// never valid for anything else, and no other signature is valid for a login.
+pub const LOGIN_CONTEXT: &[u8] = b"kiban-login-v1\0";
+
+/// What the card signs to log in: the context and the platform's nonce.
+pub fn login_message(nonce: &[u8]) -> Vec<u8> {
+    let mut m = LOGIN_CONTEXT.to_vec();
+    m.extend_from_slice(nonce);
+    m
+}
+
+/// The answer to `POST /v1/auth/challenge`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Challenge {
+    /// 32 random bytes, base64.
+    pub nonce: String,
+    pub expires_at: String,
+}
+
+/// `POST /v1/auth/login`: all three fields for a challenge's answer, none over a connection
+/// authenticated by the card.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The card's auth certificate, DER in base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// A logged-in person's bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: String,
+    /// The person, as the serial number of their auth certificate (no name: the certificate has
+    /// none).
+    pub person: String,
 }
 
 /// What a certificate says about its holder: the subject, and the insurers named by SAN URIs

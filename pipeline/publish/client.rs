@@ -82,6 +82,8 @@ pub struct PlatformClient {
     sender: Option<SendRequest<Full<Bytes>>>,
     retry: RetryPolicy,
     rng: u64,
+    /// A person's login token (`kiban login`), sent as `Authorization: Bearer`.
+    bearer: Option<zeroize::Zeroizing<String>>,
 }
 
 impl PlatformClient {
@@ -112,11 +114,34 @@ impl PlatformClient {
             sender: None,
             retry,
             rng: seed | 1,
+            bearer: None,
         })
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Sends a person's login token with every call from now on.
+    pub fn set_bearer(&mut self, token: Option<String>) {
+        self.bearer = token.map(zeroize::Zeroizing::new);
+    }
+
+    /// `POST /v1/auth/challenge`.
+    pub fn challenge(&mut self) -> Result<protocol::Challenge, ClientError> {
+        self.json("POST", "/v1/auth/challenge", &serde_json::json!({}))
+    }
+
+    /// `POST /v1/auth/login`.
+    pub fn login(&mut self, login: &protocol::Login) -> Result<protocol::Session, ClientError> {
+        self.json("POST", "/v1/auth/login", login)
+    }
+
+    /// `GET /v1/insurers/{no}/records/{set}?insured_no=…`.
+    pub fn records(&mut self, insurer_no: &str, set: &str, insured_no: &str) -> Result<protocol::Records, ClientError> {
+        let path = format!("/v1/insurers/{insurer_no}/records/{set}?insured_no={insured_no}");
+        let (status, bytes) = self.call("GET", &path, "application/json", None, Bytes::new())?;
+        self.parse("GET", &path, status, &bytes)
     }
 
     pub fn open(&mut self, open: &OpenLoad) -> Result<OpenedLoad, ClientError> {
@@ -242,6 +267,9 @@ impl PlatformClient {
         if let Some(d) = digest {
             builder = builder.header("content-digest", d);
         }
+        if let Some(t) = &self.bearer {
+            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {}", t.as_str()));
+        }
         let req =
             builder.body(Full::new(body)).map_err(|e| Failure::Final(ClientError::Url { url: url.clone(), reason: e.to_string() }))?;
         let mut sender = match self.sender.take() {
@@ -311,6 +339,10 @@ fn classify(url: &str, e: &(dyn std::error::Error + 'static)) -> Failure {
         });
         if let Some(t) = tls {
             let reason = match t {
+                rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion) | rustls::Error::PeerIncompatible(_) => format!(
+                    "no TLS version in common with the platform ({t}); client authentication with a マイナンバーカード needs TLS 1.2, \
+                     because the card signs PKCS#1 v1.5 only and TLS 1.3 does not allow that"
+                ),
                 rustls::Error::AlertReceived(a) => format!("the platform refused this client's certificate (alert {a:?})"),
                 rustls::Error::InvalidCertificate(c) => format!("the platform's certificate is not trusted: {c:?}"),
                 other => other.to_string(),

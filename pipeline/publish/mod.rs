@@ -69,6 +69,8 @@ pub struct Target {
     pub retry: RetryPolicy,
     /// Change rows per batch.
     pub batch_rows: usize,
+    /// A person's login token (`kiban login`), for platforms that require one (replays).
+    pub bearer: Option<String>,
 }
 
 impl Target {
@@ -80,11 +82,14 @@ impl Target {
             tls: Arc::new(tls),
             retry: RetryPolicy { give_up_after: std::time::Duration::from_secs(retry_seconds.unwrap_or(120)), ..Default::default() },
             batch_rows: batch_rows.unwrap_or(crate::protocol::DEFAULT_BATCH_ROWS),
+            bearer: None,
         }
     }
 
     pub fn client(&self) -> Result<PlatformClient, ClientError> {
-        PlatformClient::new(&self.url, (*self.tls).clone(), self.retry)
+        let mut c = PlatformClient::new(&self.url, (*self.tls).clone(), self.retry)?;
+        c.set_bearer(self.bearer.clone());
+        Ok(c)
     }
 }
 
@@ -294,6 +299,7 @@ pub fn publish(
         load_id: load.load_id.clone(),
         base_version: plan.platform_base_version,
         record_sets: sets,
+        replay: false,
     })?;
     crate::fault::point("publish-opened");
     let acked: BTreeMap<(String, u64), BatchRecord> =

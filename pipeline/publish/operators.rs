@@ -24,7 +24,7 @@ pub fn replay(ledger: &Ledger, store: &Store, schemas: &SchemaRegistry, target: 
         plan.platform_base_version = r.platform_version.saturating_sub(1);
     }
     let mut client = target.client()?;
-    let mut published = deliver(&mut client, &plan, schemas, target.batch_rows)?;
+    let mut published = deliver(&mut client, &plan, schemas, target.batch_rows, true)?;
     published.seconds = started.elapsed().as_secs_f64();
     ledger.event(
         load_id,
@@ -38,13 +38,21 @@ pub fn replay(ledger: &Ledger, store: &Store, schemas: &SchemaRegistry, target: 
 }
 
 /// Open, every batch, commit: a plan delivered without ledger bookkeeping (replays, benchmarks).
-pub fn deliver(client: &mut PlatformClient, plan: &Plan, schemas: &SchemaRegistry, batch_rows: usize) -> Result<Published, PublishError> {
+/// `replay` marks the load as a replay, which a platform may reserve to logged-in persons.
+pub fn deliver(
+    client: &mut PlatformClient,
+    plan: &Plan,
+    schemas: &SchemaRegistry,
+    batch_rows: usize,
+    replay: bool,
+) -> Result<Published, PublishError> {
     let started = std::time::Instant::now();
     let opened = client.open(&OpenLoad {
         insurer_no: plan.insurer_no.clone(),
         load_id: plan.load_id.clone(),
         base_version: plan.platform_base_version,
         record_sets: plan.sets.keys().cloned().collect(),
+        replay,
     })?;
     let mut published = Published::start(plan);
     published.receipt = match opened.receipt {

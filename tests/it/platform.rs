@@ -43,6 +43,7 @@ fn open_request(load_id: &str, base_version: u64, sets: &[&str]) -> OpenLoad {
         load_id: load_id.to_string(),
         base_version,
         record_sets: sets.iter().map(|s| s.to_string()).collect(),
+        replay: false,
     }
 }
 

@@ -266,13 +266,22 @@ pub fn saved_token(url: &str) -> Option<String> {
     Some(saved.token)
 }
 
-fn save_token(path: &Path, saved: &SavedLogin) -> Result<(), String> {
+/// Makes sure the token can be kept at `path` before the card is used: kiban's own login
+/// directory is created (and kept) mode 0700; a `--token-file` must be in an existing directory,
+/// whose mode is the user's business.
+fn prepare_token_place(path: &Path, own_dir: bool) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if let Some(dir) = path.parent() {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if own_dir {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        // Created earlier with another mode, perhaps: the directory is the owner's alone.
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    } else if !dir.is_dir() {
+        return Err(format!("{}: no such directory for --token-file", dir.display()));
     }
+    Ok(())
+}
+
+fn save_token(path: &Path, saved: &SavedLogin) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(saved).map_err(|e| e.to_string())?;
     crate::identity::certs::write_file(path, &bytes, 0o600).map_err(|e| e.to_string())
 }
@@ -300,6 +309,9 @@ pub fn login(args: LoginArgs<'_>) -> i32 {
     let Some(path) = args.token_file.clone().or_else(|| token_path(args.platform)) else {
         return fail(2, &"no place for the login token: set HOME, XDG_STATE_HOME or KIBAN_LOGIN_DIR, or give --token-file");
     };
+    if let Err(e) = prepare_token_place(&path, args.token_file.is_none()) {
+        return fail(2, &format!("keeping the login token: {e}"));
+    }
     // The network side first: a missing certificate should not cost a PIN entry.
     let terminal = if args.card_tls {
         None

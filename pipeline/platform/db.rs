@@ -364,28 +364,38 @@ impl PlatformDb {
         row.map_or(Ok(0), |r| num(&r, 0))
     }
 
-    /// Records a login: the token's SHA-256, the person, the terminal it came through.
-    pub async fn insert_session(&self, token_sha256: &str, person: &str, subject: Option<&str>, expires_at: &str) -> Result<(), ApiError> {
-        sqlx::query("INSERT INTO platform_sessions (token_sha256, person, subject, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(token_sha256)
-            .bind(person)
-            .bind(subject.map(str::to_string))
-            .bind(crate::ledger::now())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("recording a login"))?;
+    /// Records a login: the token's SHA-256, the person, the terminal it came through (subject,
+    /// serial) if any.
+    pub async fn insert_session(
+        &self,
+        token_sha256: &str,
+        person: &str,
+        terminal: Option<(&str, &str)>,
+        expires_at: &str,
+    ) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO platform_sessions (token_sha256, person, subject, terminal_serial, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_sha256)
+        .bind(person)
+        .bind(terminal.map(|t| t.0.to_string()))
+        .bind(terminal.map(|t| t.1.to_string()))
+        .bind(crate::ledger::now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording a login"))?;
         Ok(())
     }
 
-    /// The person and expiry of a token, by its SHA-256.
-    pub async fn session(&self, token_sha256: &str) -> Result<Option<(String, String)>, ApiError> {
-        let row = sqlx::query("SELECT person, expires_at FROM platform_sessions WHERE token_sha256 = $1")
+    /// The person, expiry and bound terminal serial of a token, by its SHA-256.
+    pub async fn session(&self, token_sha256: &str) -> Result<Option<(String, String, Option<String>)>, ApiError> {
+        let row = sqlx::query("SELECT person, expires_at, terminal_serial FROM platform_sessions WHERE token_sha256 = $1")
             .bind(token_sha256)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("looking up a login"))?;
-        row.map(|r| Ok((col::<String>(&r, 0)?, col::<String>(&r, 1)?))).transpose()
+        row.map(|r| Ok((col::<String>(&r, 0)?, col::<String>(&r, 1)?, col::<Option<String>>(&r, 2)?))).transpose()
     }
 
     /// Audit entries of an insurer's commits: (load, subject, person), oldest first.

@@ -54,7 +54,16 @@ pub(super) async fn connection(platform: Arc<Platform>, acceptor: tokio_rustls::
         }
     };
     let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec).unwrap_or_default();
-    let card_person = platform.login.as_ref().filter(|l| l.verify_chain(&chain).is_ok()).map(|_| identity.serial.clone());
+    // With [login], the TLS layer accepts terminals' and cards' certificates: tell them apart,
+    // failing closed.
+    let card_person = match platform.login.as_ref().map(|l| l.classify(&chain)) {
+        None | Some(super::login::PeerKind::Terminal) => None,
+        Some(super::login::PeerKind::Card) => Some(identity.serial.clone()),
+        Some(super::login::PeerKind::Unknown) => {
+            tracing::warn!(peer = %addr, "client certificate of neither the terminals' nor the cards' CAs: connection closed");
+            return;
+        }
+    };
     tracing::debug!(peer = %addr, subject = %identity.subject, card = card_person.is_some(), "connection");
     let peer = Arc::new(Peer { addr, identity, card_person });
     let service = hyper::service::service_fn(move |req| {
@@ -115,7 +124,7 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
     match (segments.as_slice(), &method) {
         (["v1", "auth", "challenge"], &Method::POST) => {
             let login = platform.login.as_ref().ok_or_else(no_login)?;
-            Ok(json_response(200, &login.challenge()?))
+            Ok(json_response(200, &login.challenge(&peer.identity.serial)?))
         }
         (["v1", "auth", "login"], &Method::POST) => login(platform, peer, req).await,
         (["v1", "loads"], &Method::POST) => open_load(platform, peer, req).await,
@@ -138,7 +147,7 @@ async fn route(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Resu
         }
         (["v1", "insurers", insurer, "records", set], &Method::GET) => {
             authorize(peer, insurer)?;
-            require_person(platform, req.headers(), LoginRequiredFor::Records).await?;
+            require_person(platform, peer, req.headers(), LoginRequiredFor::Records).await?;
             if platform.schemas.get(set).is_none() {
                 return Err(ApiError::unknown_set(set));
             }
@@ -174,24 +183,38 @@ fn no_login() -> ApiError {
 async fn login(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     let login_config = platform.login.as_ref().ok_or_else(no_login)?;
     let body: protocol::Login = json_body(req, 64 * 1024).await?;
-    let (person, subject) = match &peer.card_person {
+    // A token from a challenge is bound to the terminal certificate that asked for it; one from
+    // the card's own TLS authentication came through no terminal, and any terminal may use it.
+    let (person, terminal) = match &peer.card_person {
         Some(p) if body == protocol::Login::default() => (p.clone(), None),
-        _ => (login_config.check_answer(&body)?, Some(peer.identity.subject.as_str())),
+        _ => (
+            login_config.check_answer(&body, &peer.identity.serial)?,
+            Some((peer.identity.subject.as_str(), peer.identity.serial.as_str())),
+        ),
     };
+    let subject = terminal.map(|t| t.0);
     let (token, hash, expires_at) = login_config.token()?;
-    platform.db.insert_session(&hash, &person, subject, &expires_at).await?;
+    platform.db.insert_session(&hash, &person, terminal, &expires_at).await?;
     tracing::info!(peer = %peer.addr, person = %person, subject = subject.unwrap_or("-"), card_tls = subject.is_none(), %expires_at, "login");
     Ok(json_response(200, &protocol::Session { token, expires_at, person }))
 }
 
-/// The person logged in on this request (its bearer token, checked), if any.
-async fn person(platform: &Platform, headers: &hyper::HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(token) = super::login::bearer(headers)? else { return Ok(None) };
+/// The person logged in on this request (its bearer token, checked), if any. A platform without
+/// `[login]` ignores the header: it has no logins to check it against and requires none.
+async fn person(platform: &Platform, peer: &Peer, headers: &hyper::HeaderMap) -> Result<Option<String>, ApiError> {
     if platform.login.is_none() {
-        return Err(no_login());
+        return Ok(None);
     }
+    let Some(token) = super::login::bearer(headers)? else { return Ok(None) };
     let bad = || ApiError::new(401, "bad_token", "the login token is not known to the platform: log in again (kiban login)");
-    let (person, expires_at) = platform.db.session(&protocol::sha256_hex(token.as_bytes())).await?.ok_or_else(bad)?;
+    let (person, expires_at, terminal) = platform.db.session(&protocol::sha256_hex(token.as_bytes())).await?.ok_or_else(bad)?;
+    if terminal.is_some_and(|t| t != peer.identity.serial) {
+        return Err(ApiError::new(
+            401,
+            "token_of_another_terminal",
+            "this login token was issued through another terminal certificate: log in again from this terminal (kiban login)",
+        ));
+    }
     let expires = chrono::DateTime::parse_from_rfc3339(&expires_at).map_err(|_| bad())?;
     if expires <= chrono::Utc::now() {
         return Err(ApiError::new(401, "token_expired", format!("the login token expired at {expires_at}: log in again (kiban login)")));
@@ -200,8 +223,13 @@ async fn person(platform: &Platform, headers: &hyper::HeaderMap) -> Result<Optio
 }
 
 /// As `person`, and a person is required when the platform's `[login] require_for` names `what`.
-async fn require_person(platform: &Platform, headers: &hyper::HeaderMap, what: LoginRequiredFor) -> Result<Option<String>, ApiError> {
-    let person = person(platform, headers).await?;
+async fn require_person(
+    platform: &Platform,
+    peer: &Peer,
+    headers: &hyper::HeaderMap,
+    what: LoginRequiredFor,
+) -> Result<Option<String>, ApiError> {
+    let person = person(platform, peer, headers).await?;
     if person.is_none() && platform.login.as_ref().is_some_and(|l| l.config.require_for.contains(&what)) {
         let thing = match what {
             LoginRequiredFor::Records => "the records view",
@@ -265,8 +293,13 @@ async fn open_load(platform: &Platform, peer: &Peer, req: Request<Incoming>) -> 
     let headers = req.headers().clone();
     let open: OpenLoad = json_body(req, MAX_JSON_BYTES).await?;
     authorize(peer, &open.insurer_no)?;
-    if open.replay {
-        require_person(platform, &headers, LoginRequiredFor::Replays).await?;
+    // A replay is what `kiban loads replay` declares. The platform cannot tell a first delivery
+    // from a replay to a new platform, and re-opening a committed load is also how a scheduled
+    // job resumes after a crash past the commit; a terminal certificate alone may publish (SPEC
+    // §9), so the requirement makes operators' replays accountable to a person, nothing more.
+    let replay = open.replay;
+    if replay {
+        require_person(platform, peer, &headers, LoginRequiredFor::Replays).await?;
     }
     if !protocol::is_load_id(&open.load_id) {
         return Err(ApiError::bad_request("bad_load_id", "a load id is 1–128 characters of A–Z a–z 0–9 . _ -"));
@@ -429,7 +462,7 @@ fn check_batch(schema: &crate::schema::RecordSetSchema, set: &str, seq: u64, bod
 async fn commit(platform: &Platform, peer: &Peer, load_id: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     // A commit lists one digest (~70 bytes) per batch: allow as much as a batch.
     let limit = usize::try_from(platform.config.max_batch_bytes).unwrap_or(usize::MAX).max(MAX_JSON_BYTES);
-    let person = person(platform, req.headers()).await?;
+    let person = person(platform, peer, req.headers()).await?;
     let commit: Commit = json_body(req, limit).await?;
     let load = load_of(platform, peer, load_id).await?;
     if let Some(r) = platform.db.receipt(load_id).await? {

@@ -27,9 +27,60 @@ const MAX_CHALLENGES: usize = 10_000;
 
 pub(super) struct CardLogin {
     pub config: LoginConfig,
-    anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
-    challenges: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    /// The JPKI CAs: a chain to one of them is a card's.
+    jpki: Anchors,
+    /// The terminals' CAs (`client_ca`): with `[login]` the TLS layer accepts both kinds, so each
+    /// connection is classified by which CAs its chain reaches.
+    terminals: Anchors,
+    /// Open challenges: when issued, and to which terminal certificate (serial).
+    challenges: std::sync::Mutex<HashMap<[u8; 32], (Instant, String)>>,
     rng: ring::rand::SystemRandom,
+}
+
+/// Trust anchors of a PEM bundle, for webpki checks outside the TLS handshake.
+struct Anchors(Vec<rustls::pki_types::TrustAnchor<'static>>);
+
+impl Anchors {
+    fn load(path: &std::path::Path) -> Result<Anchors, PlatformError> {
+        let certs = crate::identity::tls::load_certificates(path)?;
+        let anchors =
+            certs.iter().map(|c| webpki::anchor_from_trusted_cert(c).map(|a| a.to_owned())).collect::<Result<Vec<_>, _>>().map_err(
+                |e| {
+                    PlatformError::Identity(crate::identity::tls::IdentityError::Verifier {
+                        path: path.to_path_buf(),
+                        reason: format!("{e:?}"),
+                    })
+                },
+            )?;
+        Ok(Anchors(anchors))
+    }
+
+    /// Whether `chain` (end entity first) chains to these anchors for client authentication.
+    fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<(), String> {
+        let Some(ee) = chain.first() else { return Err("no certificate".into()) };
+        let cert = webpki::EndEntityCert::try_from(ee).map_err(|e| format!("the certificate does not parse: {e:?}"))?;
+        cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &self.0,
+            &chain[1..],
+            UnixTime::now(),
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .map(drop)
+        .map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// What a client certificate is, on a platform with `[login]`.
+pub(super) enum PeerKind {
+    /// A terminal certificate (chains to `client_ca`).
+    Terminal,
+    /// A card's auth certificate (chains to `jpki_ca`): may only log in.
+    Card,
+    /// Neither (cannot pass the TLS layer; refused should it ever).
+    Unknown,
 }
 
 fn random<const N: usize>(rng: &ring::rand::SystemRandom) -> Result<[u8; N], ApiError> {
@@ -43,54 +94,41 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 impl CardLogin {
-    pub fn new(config: &LoginConfig) -> Result<CardLogin, PlatformError> {
-        let certs = crate::identity::tls::load_certificates(&config.jpki_ca)?;
-        let anchors =
-            certs.iter().map(|c| webpki::anchor_from_trusted_cert(c).map(|a| a.to_owned())).collect::<Result<Vec<_>, _>>().map_err(
-                |e| {
-                    PlatformError::Identity(crate::identity::tls::IdentityError::Verifier {
-                        path: config.jpki_ca.clone(),
-                        reason: format!("{e:?}"),
-                    })
-                },
-            )?;
+    pub fn new(config: &LoginConfig, client_ca: &std::path::Path) -> Result<CardLogin, PlatformError> {
         Ok(CardLogin {
             config: config.clone(),
-            anchors,
+            jpki: Anchors::load(&config.jpki_ca)?,
+            terminals: Anchors::load(client_ca)?,
             challenges: std::sync::Mutex::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
         })
     }
 
-    /// Whether `chain` (end entity first) is a card's auth certificate of the configured CAs.
-    pub fn verify_chain(&self, chain: &[CertificateDer<'_>]) -> Result<(), String> {
-        let Some(ee) = chain.first() else { return Err("no certificate".into()) };
-        let cert = webpki::EndEntityCert::try_from(ee).map_err(|e| format!("the certificate does not parse: {e:?}"))?;
-        cert.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &self.anchors,
-            &chain[1..],
-            UnixTime::now(),
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        )
-        .map(drop)
-        .map_err(|e| format!("{e:?}"))
+    /// Classifies a connection's client certificate chain (end entity first). Fails closed: a
+    /// chain that reaches neither CA set is `Unknown`, and one that reaches both is a terminal's
+    /// only if it is not a card's.
+    pub fn classify(&self, chain: &[CertificateDer<'_>]) -> PeerKind {
+        if self.jpki.verify(chain).is_ok() {
+            PeerKind::Card
+        } else if self.terminals.verify(chain).is_ok() {
+            PeerKind::Terminal
+        } else {
+            PeerKind::Unknown
+        }
     }
 
-    /// A new single-use nonce.
-    pub fn challenge(&self) -> Result<crate::protocol::Challenge, ApiError> {
+    /// A new single-use nonce, to be answered through the terminal certificate `terminal_serial`.
+    pub fn challenge(&self, terminal_serial: &str) -> Result<crate::protocol::Challenge, ApiError> {
         let nonce = random::<32>(&self.rng)?;
         let now = Instant::now();
         let mut open = self.challenges.lock().map_err(|_| ApiError::internal("challenge store poisoned"))?;
-        open.retain(|_, issued| now.duration_since(*issued) < CHALLENGE_TTL);
+        open.retain(|_, (issued, _)| now.duration_since(*issued) < CHALLENGE_TTL);
         if open.len() >= MAX_CHALLENGES
-            && let Some(oldest) = open.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k)
+            && let Some(oldest) = open.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| *k)
         {
             open.remove(&oldest);
         }
-        open.insert(nonce, now);
+        open.insert(nonce, (now, terminal_serial.to_string()));
         let expires = chrono::Utc::now() + chrono::Duration::from_std(CHALLENGE_TTL).unwrap_or_default();
         Ok(crate::protocol::Challenge {
             nonce: base64::engine::general_purpose::STANDARD.encode(nonce),
@@ -98,9 +136,10 @@ impl CardLogin {
         })
     }
 
-    /// Checks an answer to a challenge: the nonce (used up, whatever the outcome), the
-    /// certificate chain and the signature. Returns the person (certificate serial).
-    pub fn check_answer(&self, login: &crate::protocol::Login) -> Result<String, ApiError> {
+    /// Checks an answer to a challenge: the nonce (used up, whatever the outcome, and answered
+    /// through the terminal it was issued to), the certificate chain and the signature. Returns
+    /// the person (certificate serial).
+    pub fn check_answer(&self, login: &crate::protocol::Login, terminal_serial: &str) -> Result<String, ApiError> {
         let b64 = |field: &'static str, v: &Option<String>| -> Result<Vec<u8>, ApiError> {
             let v = v.as_deref().ok_or_else(|| ApiError::bad_request("malformed_login", format!("`{field}` is missing")))?;
             base64::engine::general_purpose::STANDARD
@@ -114,12 +153,16 @@ impl CardLogin {
         let issued = self.challenges.lock().map_err(|_| ApiError::internal("challenge store poisoned"))?.remove(&nonce);
         match issued {
             None => return Err(unauthorized("unknown_challenge", "this nonce was not issued by the platform, or was used already")),
-            Some(t) if t.elapsed() >= CHALLENGE_TTL => {
+            Some((t, _)) if t.elapsed() >= CHALLENGE_TTL => {
                 return Err(unauthorized("challenge_expired", "the challenge expired; ask for another"));
+            }
+            Some((_, to)) if to != terminal_serial => {
+                return Err(unauthorized("unknown_challenge", "this nonce was issued to another terminal certificate"));
             }
             Some(_) => {}
         }
-        self.verify_chain(std::slice::from_ref(&certificate))
+        self.jpki
+            .verify(std::slice::from_ref(&certificate))
             .map_err(|e| unauthorized("bad_certificate", format!("the card's certificate is not accepted: {e}")))?;
         let cert = webpki::EndEntityCert::try_from(&certificate)
             .map_err(|e| unauthorized("bad_certificate", format!("the card's certificate does not parse: {e:?}")))?;

@@ -17,8 +17,9 @@
 //! connection is a person's (TLS 1.2 with the card's key) and may only log in.
 //! Batches are stored as they arrive and applied only by the commit, in one database
 //! transaction: a crash (or `kill -9`) mid-commit leaves the previous version or the new one.
-//! Nothing the platform logs names a person: loads, record sets, batch numbers and certificate
-//! subjects only.
+//! Nothing the platform logs names a person: loads, record sets, batch numbers, certificate
+//! subjects, and for a card login the person as the serial number of their auth certificate
+//! (which names no one; SPEC §9 asks for the person who logged in to be in the commit's log).
 
 pub mod config;
 pub mod db;
@@ -119,7 +120,7 @@ pub async fn bind(config: PlatformConfig) -> Result<Bound, PlatformError> {
     let mut client_cas = vec![config.client_ca.as_path()];
     client_cas.extend(config.login.as_ref().map(|l| l.jpki_ca.as_path()));
     let tls = crate::identity::tls::server_config(&config.certificate, &config.key, &client_cas)?;
-    let login = config.login.as_ref().map(login::CardLogin::new).transpose()?;
+    let login = config.login.as_ref().map(|l| login::CardLogin::new(l, &config.client_ca)).transpose()?;
     let location = crate::ledger::LedgerLocation::parse(&config.database, std::path::Path::new("."));
     let db = PlatformDb::open(&location).await.map_err(|source| PlatformError::Database { location: location.to_string(), source })?;
     let catalog = crate::job::catalog::Catalog::embedded().map_err(|e| PlatformError::Schemas(e.to_string()))?;

@@ -354,13 +354,34 @@ fn main() {
     let records = client.records("141309", "recipient", "0000000001").unwrap();
     assert_eq!(records.version, 0);
 
+    // The token is bound to the terminal that logged in: another terminal's certificate cannot use it.
+    let other_tls = kiban::identity::tls::client_config(
+        &w.path("certs/ca.pem"),
+        Some(
+            kiban::identity::tls::TerminalIdentity::from_pem(&w.path("certs/terminal-131011.pem"), &w.path("certs/terminal-131011.key"))
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut other = kiban::publish::PlatformClient::new(&url, other_tls, kiban::publish::RetryPolicy::default()).unwrap();
+    other.set_bearer(Some(token.clone()));
+    let e = other.records("131011", "recipient", "0000000001").unwrap_err();
+    assert!(matches!(&e, kiban::publish::ClientError::Rejected { status: 401, code, .. } if code == "token_of_another_terminal"), "{e}");
+    // A challenge issued to one terminal cannot be answered through another.
+    let foreign = other.challenge().unwrap();
+    let nonce = base64::engine::general_purpose::STANDARD.decode(&foreign.nonce).unwrap();
+    let signed = connect().sign_sha256(Some(&pin(PIN)), &kiban::protocol::login_message(&nonce)).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let answer = kiban::protocol::Login { nonce: Some(foreign.nonce.clone()), certificate: Some(b64(&der)), signature: Some(b64(&signed)) };
+    let e = client.login(&answer).unwrap_err();
+    assert!(matches!(&e, kiban::publish::ClientError::Rejected { status: 401, code, .. } if code == "unknown_challenge"), "{e}");
+
     // A challenge answered with a signature over another nonce is refused.
     let challenge = client.challenge().unwrap();
     let forged = {
         let mut card = connect();
         card.sign_sha256(Some(&pin(PIN)), &kiban::protocol::login_message(&[0u8; 32])).unwrap()
     };
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let login =
         kiban::protocol::Login { nonce: Some(challenge.nonce.clone()), certificate: Some(b64(&der)), signature: Some(b64(&forged)) };
     let e = client.login(&login).unwrap_err();

@@ -116,8 +116,8 @@ impl PcscReaders {
     }
 }
 
-/// A shared connection to one card. Dropping it leaves the card as it is; `reset` ends the
-/// session the way a careful program ends a PIN-verified one.
+/// A shared connection to one card. Dropping it disconnects with a card reset (the `pcsc`
+/// crate's `Drop`), so no verified PIN outlives kiban's use of the card.
 pub struct PcscConnection {
     card: pcsc::Card,
     reader: String,
@@ -137,20 +137,6 @@ struct InTransaction<'a, 'tx> {
 impl CardChannel for InTransaction<'_, '_> {
     fn transmit(&mut self, command: &Command) -> Result<Response, CardError> {
         transmit(self.tx, self.reader, command)
-    }
-}
-
-impl PcscConnection {
-    /// Disconnects and resets the card: no verified PIN stays behind.
-    pub fn reset(self) -> Result<(), CardError> {
-        let reader = self.reader.clone();
-        self.card.disconnect(pcsc::Disposition::ResetCard).map_err(|(_, e)| map(e, &reader))
-    }
-
-    /// Disconnects and leaves the card as it is.
-    pub fn leave(self) -> Result<(), CardError> {
-        let reader = self.reader.clone();
-        self.card.disconnect(pcsc::Disposition::LeaveCard).map_err(|(_, e)| map(e, &reader))
     }
 }
 

@@ -353,3 +353,54 @@ fn classify(url: &str, e: &(dyn std::error::Error + 'static)) -> Failure {
     }
     Failure::Retry { reason: e.to_string(), after: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::card::signer::{AnyJpki, CardSigningKey, card_client_config};
+    use crate::identity::card::{CardConnection, Jpki, Pin};
+
+    /// A platform that speaks TLS 1.3 only, against a card key: refused before any request, and
+    /// the error says why (the card signs PKCS#1 v1.5, which TLS 1.3 forbids).
+    #[test]
+    fn a_card_key_against_a_tls13_only_platform_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        crate::identity::certs::write_demo(&certs, &["141309".to_string()], false).unwrap();
+        let card_dir = dir.path().join("card");
+        drop(crate::identity::card::sim::tests::card(&card_dir));
+        let jpki: AnyJpki = Jpki::open(Box::new(crate::identity::card::sim::InProcess {
+            card: crate::identity::card::sim::SimulatedCard::open(&card_dir).unwrap(),
+        }) as Box<dyn CardConnection>)
+        .unwrap();
+        let certificate = crate::identity::tls::load_certificates(&card_dir.join("auth.pem")).unwrap().remove(0);
+
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                crate::identity::tls::load_certificates(&certs.join("server.pem")).unwrap(),
+                crate::identity::tls::load_private_key(&certs.join("server.key")).unwrap(),
+            )
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server_thread = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+            // Runs the handshake until the client gives up.
+            while conn.complete_io(&mut tcp).is_ok() && conn.is_handshaking() {}
+        });
+
+        let roots = crate::identity::tls::platform_roots(&certs.join("ca.pem")).unwrap();
+        let pin = Pin::new(zeroize::Zeroizing::new("1234".into())).unwrap();
+        let config = card_client_config(roots, certificate, CardSigningKey::new(Arc::new(std::sync::Mutex::new(jpki)), pin)).unwrap();
+        let retry = RetryPolicy { give_up_after: Duration::from_secs(5), ..Default::default() };
+        let mut client = PlatformClient::new(&format!("https://127.0.0.1:{port}"), config, retry).unwrap();
+        let e = client.challenge().unwrap_err();
+        assert!(matches!(e, ClientError::Tls { .. }), "a TLS refusal is final, not retried: {e}");
+        assert!(e.to_string().contains("needs TLS 1.2") && e.to_string().contains("TLS 1.3"), "{e}");
+        server_thread.join().unwrap();
+    }
+}

@@ -398,6 +398,22 @@ fn main() {
     wait_until("the platform's log of the card login", Duration::from_secs(5), || platform.output().contains("card_tls=true"));
     assert!(platform.output().contains(&format!("person={}", id.serial)), "{}", platform.output());
 
+    // OpenSC looks at everything, EF 0001 included: its selections are kept out of kiban's.
+    let log = w.path("card/selections.log");
+    let kiban_before = std::fs::read_to_string(&log).unwrap();
+
+    step("cross-check: OpenSC recognises the simulated card as a JPKI card and lists its certificates");
+    if Command::new("pkcs15-tool").arg("--version").output().is_ok() {
+        let out = Command::new("opensc-tool").arg("-n").output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("jpki"), "{}", text(&out));
+        let out = Command::new("pkcs15-tool").arg("--list-certificates").output().unwrap();
+        let t = text(&out);
+        assert!(t.contains("X.509 Certificate [User Authentication Certificate]") && t.contains("Path           : 000a"), "{t}");
+    } else {
+        eprintln!("   OpenSC is not installed (apt-get install opensc): cross-check skipped");
+    }
+    let opensc_end = std::fs::read_to_string(&log).unwrap().len();
+
     step("PIN lockout: the counter goes down, blocks, and stays blocked for the right PIN");
     let mut card_tls = vec!["login", "--platform", url.as_str(), "--ca", "certs/ca.pem", "--card-tls"];
     let out = w.kiban_with(&card_tls, Some("0000"));
@@ -431,7 +447,7 @@ fn main() {
     assert!(text(&out).contains("no card in reader"), "{}", text(&out));
 
     step("kiban never selected the card-info application or the sign certificate");
-    let selections = std::fs::read_to_string(w.path("card/selections.log")).unwrap();
+    let selections = kiban_before + &std::fs::read_to_string(&log).unwrap()[opensc_end..];
     assert!(selections.contains("AID D392F000260100000001"), "{selections}");
     assert!(!selections.contains("D3921000310001010408") && !selections.contains("EF 0001"), "{selections}");
 

@@ -22,6 +22,13 @@ use std::path::{Path, PathBuf};
 pub const CARD_INFO_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
 /// 署名用電子証明書 (name, address, birth date). kiban never reads it.
 pub const EF_SIGN_CERTIFICATE: u16 = 0x0001;
+/// The sign certificate's CA (public). The simulated card serves its test CA there.
+pub const EF_SIGN_CA_CERTIFICATE: u16 = 0x0002;
+/// The sign key and the sign PIN (6–16 characters, 5 tries): present so that other JPKI software
+/// (OpenSC's driver) recognises the card; this card never lets the sign PIN verify.
+pub const EF_SIGN_KEY: u16 = 0x001A;
+pub const EF_SIGN_PIN: u16 = 0x001B;
+const SIGN_PIN_TRIES: u16 = 5;
 /// The ATR pcscd sees (reference/jpki.md).
 pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 const AUTH_PIN_TRIES: u8 = 3;
@@ -231,7 +238,17 @@ impl SimulatedCard {
             0x02 => {
                 let Ok(fid) = <[u8; 2]>::try_from(data).map(u16::from_be_bytes) else { return Self::status(apdu::SW_WRONG_LENGTH) };
                 self.note(format!("EF {fid:04X}"));
-                let known = [EF_TOKEN_INFO, EF_AUTH_CERTIFICATE, EF_AUTH_CA_CERTIFICATE, EF_AUTH_KEY, EF_AUTH_PIN, EF_SIGN_CERTIFICATE];
+                let known = [
+                    EF_TOKEN_INFO,
+                    EF_AUTH_CERTIFICATE,
+                    EF_AUTH_CA_CERTIFICATE,
+                    EF_AUTH_KEY,
+                    EF_AUTH_PIN,
+                    EF_SIGN_CERTIFICATE,
+                    EF_SIGN_CA_CERTIFICATE,
+                    EF_SIGN_KEY,
+                    EF_SIGN_PIN,
+                ];
                 if self.application != Selected::Jpki || !known.contains(&fid) {
                     return Self::status(apdu::SW_NOT_FOUND);
                 }
@@ -254,7 +271,7 @@ impl SimulatedCard {
                 &token
             }
             Some(EF_AUTH_CERTIFICATE) => &self.auth_certificate,
-            Some(EF_AUTH_CA_CERTIFICATE) => &self.auth_ca_certificate,
+            Some(EF_AUTH_CA_CERTIFICATE | EF_SIGN_CA_CERTIFICATE) => &self.auth_ca_certificate,
             // Behind the sign PIN, which this card never sees verified.
             Some(EF_SIGN_CERTIFICATE) => return Self::status(apdu::SW_NOT_VERIFIED),
             Some(_) => return Self::status(apdu::SW_CONDITIONS),
@@ -269,6 +286,10 @@ impl SimulatedCard {
     }
 
     fn verify(&mut self, _p1: u8, p2: u8, data: &[u8]) -> Response {
+        if self.file == Some(EF_SIGN_PIN) && p2 == 0x80 {
+            // Tries left can be asked; the sign PIN itself is never accepted here.
+            return Self::status(if data.is_empty() { apdu::SW_TRIES_LEFT | SIGN_PIN_TRIES } else { apdu::SW_NOT_VERIFIED });
+        }
         if self.file != Some(EF_AUTH_PIN) || p2 != 0x80 {
             return Self::status(apdu::SW_NO_EF_SELECTED);
         }

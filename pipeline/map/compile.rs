@@ -123,9 +123,9 @@ pub enum FixedTerminator {
     Auto,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceFormat {
-    Csv { quoting: bool, fields: usize },
+    Csv { quoting: bool, fields: usize, header: Vec<String> },
     Fixed { record_len: usize, terminator: FixedTerminator },
 }
 
@@ -159,7 +159,10 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
     let format = match lf.format {
         FormatName::Csv => {
             let c = lf.csv.as_ref().ok_or_else(|| bad("format = \"csv\" needs a [csv] section".into()))?;
-            SourceFormat::Csv { quoting: c.quoting, fields: c.fields }
+            if !c.header.is_empty() && c.header.len() != c.fields {
+                return Err(bad(format!("[csv] header names {} columns, fields = {}", c.header.len(), c.fields)));
+            }
+            SourceFormat::Csv { quoting: c.quoting, fields: c.fields, header: c.header.clone() }
         }
         FormatName::Fixed => {
             let f = lf.fixed.as_ref().ok_or_else(|| bad("format = \"fixed\" needs a [fixed] section".into()))?;
@@ -175,13 +178,11 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             SourceFormat::Fixed { record_len: f.record_len, terminator }
         }
     };
+    let format_ref = &format;
     let loc = |what: &str, field: Option<usize>, bytes: Option<[usize; 2]>| -> Result<Loc, MappingError> {
-        match (format, field, bytes) {
-            (SourceFormat::Csv { fields, .. }, Some(n), None) if n >= 1 => {
-                let _ = fields;
-                Ok(Loc::Field(n - 1))
-            }
-            (SourceFormat::Fixed { record_len, .. }, None, Some([first, len])) => {
+        match (format_ref, field, bytes) {
+            (SourceFormat::Csv { .. }, Some(n), None) if n >= 1 => Ok(Loc::Field(n - 1)),
+            (&SourceFormat::Fixed { record_len, .. }, None, Some([first, len])) => {
                 if first == 0 || len == 0 || first - 1 + len > record_len {
                     return Err(bad(format!("{what}: bytes [{first}, {len}] lie outside a {record_len}-byte record")));
                 }
@@ -220,7 +221,7 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             return Err(bad(format!("{what} is declared twice")));
         }
         let l = loc(&what, f.field, f.bytes)?;
-        if let (Loc::Field(i), SourceFormat::Csv { fields: n, .. }) = (l, format)
+        if let (Loc::Field(i), &SourceFormat::Csv { fields: n, .. }) = (l, format_ref)
             && i >= n
         {
             return Err(bad(format!("{what}: field {} is beyond the {n} fields of a record", i + 1)));

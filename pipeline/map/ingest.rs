@@ -14,6 +14,7 @@
 use super::builder::{SetBuilder, SetRows};
 use super::compile::{FixedTerminator, Layout, Loc, SourceFormat};
 use super::engine::{Mapper, RecordError, RecordErrorKind};
+use super::layout::EncodingName;
 use super::quarantine::{QuarantineBuilder, QuarantineEntry, WarningBuilder, WarningEntry};
 use crate::codec::gaiji::GaijiTable;
 use crate::codec::wareki::EraTable;
@@ -169,6 +170,8 @@ struct State<'a, 'c> {
     warnings: WarningBuilder,
     stats: FileStats,
     seen_header: bool,
+    /// A `[csv] header` row of column names was read.
+    seen_column_names: bool,
     header_insurer: Option<String>,
     header_count: Option<u64>,
     trailer_count: Option<u64>,
@@ -181,6 +184,12 @@ struct State<'a, 'c> {
 impl<'a, 'c> State<'a, 'c> {
     fn record(&mut self, rec: RecordView<'_>) -> Result<(), FileError> {
         let layout = self.ctx.layout;
+        if let SourceFormat::Csv { header, .. } = &layout.format
+            && !header.is_empty()
+            && !self.seen_column_names
+        {
+            return self.column_names(&rec, header);
+        }
         if let Some(env) = &layout.envelope {
             let kind = value_at(&rec, env.kind).unwrap_or(&[]);
             if let Some(h) = &env.header {
@@ -256,6 +265,29 @@ impl<'a, 'c> State<'a, 'c> {
                 if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) { format!("{v:0>20}") } else { v }
             })
             .collect();
+        Ok(())
+    }
+
+    /// The header row of a CSV with column names: the names must be the layout's, in order.
+    fn column_names(&mut self, rec: &RecordView<'_>, want: &[String]) -> Result<(), FileError> {
+        self.seen_column_names = true;
+        self.stats.envelope_records += 1;
+        let bad = |reason: String| FileError::MalformedHeader { record_no: rec.record_no, reason };
+        if rec.field_count() != want.len() {
+            return Err(bad(format!("the header row has {} columns, the layout {}", rec.field_count(), want.len())));
+        }
+        for (i, name) in want.iter().enumerate() {
+            let raw = value_at(rec, Loc::Field(i)).unwrap_or(&[]);
+            let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
+            let mut got = String::new();
+            let decoded = match self.ctx.layout.encoding {
+                EncodingName::Utf8 => std::str::from_utf8(raw).map(|s| got.push_str(s)).is_ok(),
+                EncodingName::Cp932 => crate::codec::cp932::decode_field(raw, &mut got).is_ok(),
+            };
+            if !decoded || got.trim() != name {
+                return Err(bad(format!("column {} of the header row is not `{name}`", i + 1)));
+            }
+        }
         Ok(())
     }
 
@@ -455,6 +487,7 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         warnings: WarningBuilder::default(),
         stats: FileStats::default(),
         seen_header: false,
+        seen_column_names: false,
         header_insurer: None,
         header_count: None,
         trailer_count: None,

@@ -9,6 +9,7 @@
 //! [csv]                            # csv only
 //! quoting = true                   # whether `"` encloses fields
 //! fields = 80                      # field count of a data record
+//! header = ["保険者番号", …]         # optional: record 1 is a row of these column names (checked)
 //! [fixed]                          # fixed only
 //! record_len = 400                 # bytes per record
 //! terminator = "crlf"              # crlf | none | auto
@@ -90,6 +91,10 @@ pub struct CsvSection {
     pub quoting: bool,
     /// Number of fields of a data record.
     pub fields: usize,
+    /// Column names of a header row: when given, record 1 must be exactly these names (a UTF-8
+    /// byte order mark before the first is allowed); it counts as a record but not as data.
+    #[serde(default)]
+    pub header: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@
 //! | `5311_<insurer>_<yyyymm>.csv` | 国保連 受給者異動連絡票 (CP932 CSV, CRLF, control/data/end records, some fields quoted) |
 //! | `nintei_09B_<insurer>_<yyyymm>.csv` | 要介護認定 09B (CP932 CSV, CRLF, no quoting, 328 fields) |
 //! | `hihokensha_<insurer>.dat` | 被保険者台帳 (fixed width, 400 bytes + CRLF, 和暦 dates) |
+//! | `housing_<insurer>_<yyyymm>.csv` | 住宅改修費・福祉用具購入費 支給 (UTF-8 RFC 4180 CSV with a header row; 備考 with commas, quotes, line breaks, non-BMP characters and an ideographic variation sequence) |
 //! | `gaiji/<insurer>.tsv` | 外字 table (F040–F043; F044 is used in the data but deliberately unmapped) |
 //! | `job.toml` | a job over the three sources |
 //!
@@ -114,6 +115,8 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let mut f5311 = Out::create(out.join(format!("5311_{ins}_{yyyymm}.csv")))?;
     let mut f09b = Out::create(out.join(format!("nintei_09B_{ins}_{yyyymm}.csv")))?;
     let mut freg = Out::create(out.join(format!("hihokensha_{ins}.dat")))?;
+    let mut fhousing = Out::create(out.join(format!("housing_{ins}_{yyyymm}.csv")))?;
+    fhousing.buf.extend_from_slice(HOUSING_HEADER.as_bytes());
 
     // 5311 control record.
     {
@@ -148,6 +151,7 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let mut recno: u64 = 1; // the control record is record 1
     let mut seq09b: u64 = 0;
     let mut nreg: u64 = 0;
+    let mut nhousing: u64 = 0;
     for idx in 0..opts.persons {
         let p = build(&ctx, idx);
         let mut w = Rng::new(mix(ctx.seed ^ 0x5EED_0FC0_FFEE, idx));
@@ -158,9 +162,13 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
             seq09b += 1;
             write_09b(&ctx, &p, &p.apps[a], seq09b, &mut f09b.buf, &sc, &mut w);
         }
+        // Its own stream: the other files stay as they were before this file existed.
+        let mut wh = Rng::new(mix(ctx.seed ^ 0x4855_5349_4E47, idx));
+        nhousing += write_housing(&ctx, &p, &mut fhousing.buf, &mut wh);
         f5311.maybe_flush()?;
         f09b.maybe_flush()?;
         freg.maybe_flush()?;
+        fhousing.maybe_flush()?;
     }
     debug_assert_eq!(recno - 1, n5311);
 
@@ -185,6 +193,7 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let (p5311, b5311) = f5311.finish()?;
     let (p09b, b09b) = f09b.finish()?;
     let (preg, breg) = freg.finish()?;
+    let (phousing, bhousing) = fhousing.finish()?;
 
     let gaiji_table = gaiji_dir.join(format!("{ins}.tsv"));
     write_small(&gaiji_table, GAIJI_TSV.as_bytes())?;
@@ -196,6 +205,7 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
             SampleFile { path: p5311, format: "kokuhoren_5311", data_records: n5311, bytes: b5311 },
             SampleFile { path: p09b, format: "nintei_09b", data_records: seq09b, bytes: b09b },
             SampleFile { path: preg, format: "insured_register_fixed", data_records: nreg, bytes: breg },
+            SampleFile { path: phousing, format: "housing_equipment_utf8", data_records: nhousing, bytes: bhousing },
         ],
         job_file,
         gaiji_table,
@@ -230,8 +240,97 @@ mapping = \"kokuhoren_5311\"\n\
 \n\
 [[sources]]\n\
 path = \"nintei_09B_{ins}_*.csv\"\n\
-mapping = \"nintei_09b\"\n"
+mapping = \"nintei_09b\"\n\
+\n\
+[[sources]]\n\
+path = \"housing_{ins}_*.csv\"\n\
+mapping = \"housing_equipment_utf8\"\n"
     )
+}
+
+/// The header row of the 住宅改修・福祉用具 CSV (mappings/housing_equipment_utf8.toml).
+const HOUSING_HEADER: &str = "保険者番号,被保険者番号,種別,支給申請日,支給決定日,サービス提供年月,事業所番号,費用額,保険給付額,利用者負担額,給付率,限度額リセット区分,備考\r\n";
+
+/// 備考 texts: plain ones, and ones that need RFC 4180 quoting (comma, quote, CRLF) or hold
+/// characters outside the BMP (𠮷 U+20BB7, 𥔎 U+2550E) and an ideographic variation sequence
+/// (葛 U+845B + U+E0100), which must come out of the pipeline exactly as written.
+const HOUSING_REMARKS: [&str; 8] = [
+    "手すりの取付け（玄関・廊下）",
+    "段差の解消, 引き戸への扉の取替え",
+    "洋式便器等への便器の取替え\r\n工事は2回に分けて実施",
+    "申請者の記載どおり \"𠮷田\" 様方",
+    "葛\u{E0100}飾の事業所に委託",
+    "腰掛便座・入浴補助用具",
+    "山𥔎様より「,」を含む住所で申請",
+    "",
+];
+
+/// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
+fn push_csv_text(b: &mut Vec<u8>, text: &str) {
+    if text.contains([',', '"', '\r', '\n']) {
+        b.push(b'"');
+        b.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        b.push(b'"');
+    } else {
+        b.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// About 15 % of the persons with a certification get a 住宅改修 or 福祉用具購入 decision this month
+/// (some both). Returns the records written.
+fn write_housing(ctx: &Ctx, p: &Person, b: &mut Vec<u8>, w: &mut Rng) -> u64 {
+    if p.n_cert == 0 || !w.chance(1500) {
+        return 0;
+    }
+    let kinds: &[u8] = if w.chance(1500) {
+        &[1, 2]
+    } else if w.chance(4000) {
+        &[1]
+    } else {
+        &[2]
+    };
+    for &kind in kinds {
+        let applied = ctx.c - w.range(20, 45);
+        let decided = applied + w.range(3, 15);
+        let (y, m, _) = civil(applied - 10);
+        let cost: u64 = if kind == 1 { 100 * (100 + w.below(1_900)) } else { 100 * (50 + w.below(950)) };
+        let rate: u64 = [90, 80, 70][w.weighted(&[80, 12, 8])];
+        let benefit = cost * rate / 100;
+        b.extend_from_slice(&ctx.insurer);
+        b.push(b',');
+        b.extend_from_slice(&p.insured);
+        b.push(b',');
+        b.push(b'0' + kind);
+        b.push(b',');
+        push_date8(b, applied);
+        b.push(b',');
+        push_date8(b, decided);
+        b.push(b',');
+        push_pad(b, y.max(0) as u64, 4);
+        push_pad(b, u64::from(m), 2);
+        b.push(b',');
+        b.extend_from_slice(&ctx.office_no(1 + (p.ident >> 20) as u32 % 300 + u32::from(kind) * 1000));
+        b.push(b',');
+        push_num(b, cost);
+        b.push(b',');
+        push_num(b, benefit);
+        b.push(b',');
+        push_num(b, cost - benefit);
+        b.push(b',');
+        push_num(b, rate);
+        b.push(b',');
+        b.push(if w.chance(9500) {
+            b'0'
+        } else if w.chance(5000) {
+            b'1'
+        } else {
+            b'2'
+        });
+        b.push(b',');
+        push_csv_text(b, HOUSING_REMARKS[w.index(HOUSING_REMARKS.len())]);
+        b.extend_from_slice(b"\r\n");
+    }
+    kinds.len() as u64
 }
 
 /// (prefecture name, first three digits of a typical 郵便番号).

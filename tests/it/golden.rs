@@ -7,13 +7,18 @@ use std::path::Path;
 fn demo_load_matches_the_golden_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ws = Workspace::new();
-    for f in ["hihokensha_141309.dat", "5311_141309_202610.csv", "nintei_09B_141309_202610.csv"] {
+    for f in ["hihokensha_141309.dat", "5311_141309_202610.csv", "nintei_09B_141309_202610.csv", "housing_141309_202610.csv"] {
         std::fs::copy(root.join("sample-data").join(f), ws.path().join(f)).unwrap();
     }
     let gaiji = std::fs::read(root.join("sample-data/gaiji/141309.tsv")).unwrap();
     ws.write("gaiji.tsv", &gaiji);
     let job = ws.job(
-        &[("hihokensha_*.dat", "insured_register_fixed"), ("5311_*.csv", "kokuhoren_5311"), ("nintei_09B_*.csv", "nintei_09b")],
+        &[
+            ("hihokensha_*.dat", "insured_register_fixed"),
+            ("5311_*.csv", "kokuhoren_5311"),
+            ("nintei_09B_*.csv", "nintei_09b"),
+            ("housing_*.csv", "housing_equipment_utf8"),
+        ],
         "gaiji = \"gaiji.tsv\"",
     );
     let out = kiban(&["run", job.to_str().unwrap()]);
@@ -26,7 +31,7 @@ fn demo_load_matches_the_golden_files() {
         .filter(|n| !n.starts_with('_'))
         .collect();
     sets.sort();
-    assert_eq!(sets.len(), 10);
+    assert_eq!(sets.len(), 11);
     for set in sets {
         let b = read_set(&ws.store(), &set).unwrap();
         let text = arrow::util::pretty::pretty_format_batches(&[b]).unwrap().to_string() + "\n";

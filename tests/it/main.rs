@@ -2,6 +2,7 @@
 mod bad_input;
 mod fixtures;
 mod golden;
+mod housing;
 mod ledger;
 mod pg;
 mod platform;

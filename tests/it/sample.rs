@@ -14,7 +14,7 @@ fn generated_exports_load_and_reconcile() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s: serde_json::Value = serde_json::from_str(&run.stdout).expect("json summary");
     let files = s["files"].as_array().unwrap();
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     for f in files {
         let st = &f["stats"];
         assert_eq!(st["read"].as_u64(), Some(st["accepted"].as_u64().unwrap() + st["quarantined"].as_u64().unwrap()));
@@ -24,6 +24,12 @@ fn generated_exports_load_and_reconcile() {
     let reg = files.iter().find(|f| f["layout"] == "insured_register_fixed").unwrap();
     let p = read_set(&ws.path().join("store"), "insured_person").unwrap();
     assert_eq!(p.num_rows() as u64, reg["stats"]["accepted"].as_u64().unwrap());
+    // The UTF-8 住宅改修・福祉用具 CSV: what only UTF-8 can carry comes through exactly.
+    let housing = read_set(&ws.path().join("store"), "housing_equipment_usage").unwrap();
+    let remarks = strings(&housing, "remarks");
+    for want in ["\r\n", "葛\u{E0100}", "𠮷", "\"𠮷田\"", ", "] {
+        assert!(remarks.iter().flatten().any(|r| r.contains(want)), "a remark with {want:?} missing");
+    }
     // Era boundaries occur and parse.
     let births = strings(&p, "birth_date");
     for d in ["1989-01-07", "1926-12-24", "1926-12-25", "1912-07-30"] {

@@ -193,7 +193,7 @@ fn read_pin(fd: Option<i32>) -> Result<Pin, crate::identity::card::PinError> {
 pub fn simulate_create(dir: &Path, issuer_dir: &Path, pin_fd: Option<i32>) -> i32 {
     let pin = match pin_fd {
         Some(fd) => match Pin::from_fd(fd) {
-            Ok(p) => String::from_utf8_lossy(p.ascii_for_simulator()).to_string(),
+            Ok(p) => String::from_utf8_lossy(p.ascii()).to_string(),
             Err(e) => return fail(2, &e),
         },
         None => "1234".to_string(),
@@ -321,11 +321,9 @@ pub fn login(args: LoginArgs<'_>) -> i32 {
             Err(code) => return code,
         }
     };
-    let ca = match (&terminal, &args.tls.ca, &job) {
-        (Some((ca, _)), _, _) => ca.clone(),
-        (None, Some(ca), _) => ca.clone(),
-        (None, None, Some(j)) if j.file.platform.is_some() => j.file.platform.as_ref().map(|p| j.resolve(&p.ca)).unwrap_or_default(),
-        _ => return fail(2, &"give --ca (the platform's CA) or a --job whose [platform] names it"),
+    let ca = match terminal.as_ref().map(|(ca, _)| ca.clone()).or_else(|| super::publish::platform_ca(job.as_ref(), args.tls)) {
+        Some(ca) => ca,
+        None => return fail(2, &"give --ca (the platform's CA) or a --job whose [platform] names it"),
     };
     let mut jpki = match open_card(args.reader, args.wait) {
         Ok(j) => j,

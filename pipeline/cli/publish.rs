@@ -32,13 +32,18 @@ fn target(url: &str, job: Option<&Job>, tls: &TlsArgs) -> Result<crate::publish:
     Ok(target)
 }
 
+/// The platform's CA bundle: `--ca`, else the job's `[platform] ca`.
+pub(super) fn platform_ca(job: Option<&Job>, tls: &TlsArgs) -> Option<PathBuf> {
+    tls.ca.clone().or_else(|| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(&p.ca))))
+}
+
 /// The platform CA and the terminal identity: from the flags, else from the job's `[platform]`.
 pub(super) fn terminal(job: Option<&Job>, tls: &TlsArgs) -> Result<(PathBuf, crate::identity::tls::TerminalIdentity), i32> {
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("error: {e}");
         2
     };
-    let ca = tls.ca.clone().or_else(|| job.and_then(|j| j.file.platform.as_ref().map(|p| j.resolve(&p.ca))));
+    let ca = platform_ca(job, tls);
     let source = match (&tls.certificate, &tls.key) {
         (Some(certificate), Some(key)) => {
             Some(crate::identity::tls::TerminalSource::Pem { certificate: certificate.clone(), key: key.clone() })

@@ -65,10 +65,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// The CA certificates of a PEM bundle, as rustls roots.
 pub fn platform_roots(ca: &Path) -> Result<rustls::RootCertStore, IdentityError> {
-    roots(ca)
-}
-
-fn roots(ca: &Path) -> Result<rustls::RootCertStore, IdentityError> {
     let mut roots = rustls::RootCertStore::empty();
     for c in load_certificates(ca)? {
         roots.add(c).map_err(|e| IdentityError::Verifier { path: ca.to_path_buf(), reason: e.to_string() })?;
@@ -178,7 +174,7 @@ pub fn client_config(ca: &Path, identity: Option<TerminalIdentity>) -> Result<ru
 pub fn server_config(certificate: &Path, key: &Path, client_cas: &[&Path]) -> Result<rustls::ServerConfig, IdentityError> {
     let mut all = rustls::RootCertStore::empty();
     for ca in client_cas {
-        all.roots.extend(roots(ca)?.roots);
+        all.roots.extend(platform_roots(ca)?.roots);
     }
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(all), provider()).build().map_err(|e| {
         IdentityError::Verifier { path: client_cas.first().map(|p| p.to_path_buf()).unwrap_or_default(), reason: e.to_string() }

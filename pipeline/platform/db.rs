@@ -398,16 +398,6 @@ impl PlatformDb {
         row.map(|r| Ok((col::<String>(&r, 0)?, col::<String>(&r, 1)?, col::<Option<String>>(&r, 2)?))).transpose()
     }
 
-    /// Audit entries of an insurer's commits: (load, subject, person), oldest first.
-    pub async fn audit(&self, insurer_no: &str) -> Result<Vec<(String, String, Option<String>)>, ApiError> {
-        let rows = sqlx::query("SELECT load_id, subject, person FROM platform_audit WHERE insurer_no = $1 ORDER BY version")
-            .bind(insurer_no)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err("reading the audit"))?;
-        rows.iter().map(|r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?, col::<Option<String>>(r, 2)?))).collect()
-    }
-
     pub async fn state(&self, insurer_no: &str) -> Result<State, ApiError> {
         use futures::TryStreamExt;
         let mut tx = self.snapshot().await?;

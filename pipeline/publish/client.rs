@@ -139,9 +139,7 @@ impl PlatformClient {
 
     /// `GET /v1/insurers/{no}/records/{set}?insured_no=…`.
     pub fn records(&mut self, insurer_no: &str, set: &str, insured_no: &str) -> Result<protocol::Records, ClientError> {
-        let path = format!("/v1/insurers/{insurer_no}/records/{set}?insured_no={insured_no}");
-        let (status, bytes) = self.call("GET", &path, "application/json", None, Bytes::new())?;
-        self.parse("GET", &path, status, &bytes)
+        self.get(&format!("/v1/insurers/{insurer_no}/records/{set}?insured_no={insured_no}"))
     }
 
     pub fn open(&mut self, open: &OpenLoad) -> Result<OpenedLoad, ClientError> {
@@ -160,14 +158,17 @@ impl PlatformClient {
     }
 
     pub fn state(&mut self, insurer_no: &str) -> Result<State, ClientError> {
-        let path = format!("/v1/insurers/{insurer_no}/state");
-        let (status, bytes) = self.call("GET", &path, "application/json", None, Bytes::new())?;
-        self.parse("GET", &path, status, &bytes)
+        self.get(&format!("/v1/insurers/{insurer_no}/state"))
     }
 
     /// Any call, for operators' tools and tests: the status and the body.
     pub fn raw(&mut self, method: &str, path: &str, content_type: &str, body: Bytes) -> Result<(u16, Bytes), ClientError> {
         self.call(method, path, content_type, None, body)
+    }
+
+    fn get<Resp: serde::de::DeserializeOwned>(&mut self, path: &str) -> Result<Resp, ClientError> {
+        let (status, bytes) = self.call("GET", path, "application/json", None, Bytes::new())?;
+        self.parse("GET", path, status, &bytes)
     }
 
     fn json<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(

@@ -53,13 +53,8 @@ impl Pin {
         Pin::new(Zeroizing::new(line.to_string()))
     }
 
-    /// The PIN as the card takes it: ASCII digits.
-    pub(crate) fn ascii(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-
-    /// For making a simulated card with this PIN (`kiban card simulate create`).
-    pub fn ascii_for_simulator(&self) -> &[u8] {
+    /// The PIN as the card takes it: ASCII digits (also what a simulated card is made with).
+    pub fn ascii(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }

@@ -2,7 +2,10 @@
 //! decoded fields, with no intermediate row objects.
 
 use crate::schema::RecordSetSchema;
-use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, new_null_array};
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StructBuilder, new_null_array,
+};
 use arrow::datatypes::DataType;
 use std::sync::Arc;
 
@@ -23,7 +26,9 @@ pub enum ColumnBuilder {
     Date32(Date32Builder),
     Decimal(Decimal128Builder),
     Boolean(BooleanBuilder),
-    /// A column no source layout fills (e.g. lists of XML layouts): only nulls.
+    /// `list<struct<no:int32, value:utf8>>`: the numbered entries of an XML record (意見書 items).
+    NumberedList(ListBuilder<StructBuilder>),
+    /// A column of another type, which no layout fills: only nulls.
     Nulls(DataType, usize),
 }
 
@@ -38,6 +43,16 @@ impl ColumnBuilder {
                 Decimal128Builder::new().with_precision_and_scale(*p, *s).unwrap_or_else(|_| Decimal128Builder::new()),
             ),
             DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
+            DataType::List(item) => match item.data_type() {
+                DataType::Struct(fs) if fs.len() == 2 && fs[0].data_type() == &DataType::Int32 && fs[1].data_type() == &DataType::Utf8 => {
+                    let values = StructBuilder::new(
+                        fs.clone(),
+                        vec![Box::new(Int32Builder::new()) as Box<dyn ArrayBuilder>, Box::new(StringBuilder::new())],
+                    );
+                    ColumnBuilder::NumberedList(ListBuilder::new(values).with_field(item.clone()))
+                }
+                _ => ColumnBuilder::Nulls(dt.clone(), 0),
+            },
             other => ColumnBuilder::Nulls(other.clone(), 0),
         }
     }
@@ -72,8 +87,28 @@ impl ColumnBuilder {
             ColumnBuilder::Date32(b) => b.append_null(),
             ColumnBuilder::Decimal(b) => b.append_null(),
             ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::NumberedList(b) => b.append_null(),
             ColumnBuilder::Nulls(_, n) => *n += 1,
         }
+    }
+
+    /// Appends one list of numbered entries (a non-list column gets null).
+    pub fn append_numbered<'v>(&mut self, entries: impl Iterator<Item = (i32, Option<&'v str>)>) {
+        let ColumnBuilder::NumberedList(b) = self else {
+            self.append_null();
+            return;
+        };
+        let values = b.values();
+        for (no, value) in entries {
+            if let Some(n) = values.field_builder::<Int32Builder>(0) {
+                n.append_value(no);
+            }
+            if let Some(v) = values.field_builder::<StringBuilder>(1) {
+                v.append_option(value);
+            }
+            values.append(true);
+        }
+        b.append(true);
     }
 
     pub fn finish(&mut self) -> ArrayRef {
@@ -84,6 +119,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date32(b) => Arc::new(b.finish()),
             ColumnBuilder::Decimal(b) => Arc::new(b.finish()),
             ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::NumberedList(b) => Arc::new(b.finish()),
             ColumnBuilder::Nulls(dt, n) => {
                 let a = new_null_array(dt, *n);
                 *n = 0;

@@ -5,6 +5,7 @@
 use super::codes::CodeTable;
 use super::layout::*;
 use crate::codec::wareki::DateStyle;
+use crate::read::xml::{XmlFieldSource, XmlLimits, XmlList, XmlPlan, XmlValue};
 use crate::schema::{RecordSetSchema, SchemaRegistry, Shape};
 use arrow::datatypes::DataType;
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +56,18 @@ pub struct FieldDef {
     pub normalize_insurer: bool,
     pub code_table: Option<String>,
     pub ends_period: bool,
+    /// XML: where the value is, for messages (`element <InsuredNo>`).
+    pub place: Option<String>,
+}
+
+/// A repeated, numbered element of an XML record (`[[lists]]`).
+#[derive(Debug, Clone)]
+pub struct ListDef {
+    pub name: String,
+    pub label: String,
+    pub element: String,
+    /// Valid numbers, inclusive.
+    pub numbers: (i64, i64),
 }
 
 /// A constant of a column's type.
@@ -86,6 +99,8 @@ pub enum ColumnSource {
         values: Arc<HashMap<String, Scalar>>,
     },
     FirstMatch(Vec<(Condition, Scalar)>),
+    /// The entries of a list of the layout, ordered by number.
+    List(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +142,7 @@ pub enum FixedTerminator {
 pub enum SourceFormat {
     Csv { quoting: bool, fields: usize, header: Vec<String> },
     Fixed { record_len: usize, terminator: FixedTerminator },
+    Xml { plan: XmlPlan, insurer_attribute: Option<String> },
 }
 
 /// A mapping ready to run.
@@ -141,6 +157,7 @@ pub struct Layout {
     pub primary_record_set: Arc<RecordSetSchema>,
     pub envelope: Option<Envelope>,
     pub fields: Vec<FieldDef>,
+    pub lists: Vec<ListDef>,
     pub outputs: Vec<OutputPlan>,
     pub apply_order_field: Option<usize>,
 }
@@ -156,7 +173,7 @@ impl Layout {
 pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMap<String, CodeTable>) -> Result<Layout, MappingError> {
     let lf: LayoutFile = toml::from_str(text).map_err(|source| MappingError::Toml { file: file.to_string(), source })?;
     let bad = |reason: String| MappingError::Invalid { file: file.to_string(), reason };
-    let format = match lf.format {
+    let mut format = match lf.format {
         FormatName::Csv => {
             let c = lf.csv.as_ref().ok_or_else(|| bad("format = \"csv\" needs a [csv] section".into()))?;
             if !c.header.is_empty() && c.header.len() != c.fields {
@@ -177,7 +194,36 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             }
             SourceFormat::Fixed { record_len: f.record_len, terminator }
         }
+        FormatName::Xml => {
+            let x = lf.xml.as_ref().ok_or_else(|| bad("format = \"xml\" needs an [xml] section".into()))?;
+            let d = XmlLimits::default();
+            let limits = XmlLimits {
+                max_depth: x.max_depth.unwrap_or(d.max_depth),
+                max_attributes: x.max_attributes.unwrap_or(d.max_attributes),
+                max_text_bytes: x.max_text_bytes.unwrap_or(d.max_text_bytes),
+                max_record_bytes: x.max_record_bytes.unwrap_or(d.max_record_bytes),
+            };
+            if limits.max_depth < 3 || limits.max_attributes == 0 || limits.max_text_bytes == 0 || limits.max_record_bytes == 0 {
+                return Err(bad("[xml] limits must allow a record's children (max_depth ≥ 3) and be positive".into()));
+            }
+            let plan = XmlPlan { root: x.root.clone(), record: x.record.clone(), fields: Vec::new(), lists: Vec::new(), limits };
+            SourceFormat::Xml { plan, insurer_attribute: x.insurer_attribute.clone() }
+        }
     };
+    match (&format, lf.encoding) {
+        (SourceFormat::Xml { .. }, EncodingName::Declared)
+        | (SourceFormat::Csv { .. } | SourceFormat::Fixed { .. }, EncodingName::Cp932 | EncodingName::Utf8) => {}
+        (SourceFormat::Xml { .. }, _) => {
+            return Err(bad("an XML layout takes its encoding from the declaration: encoding = \"declared\"".into()));
+        }
+        (_, _) => return Err(bad("encoding = \"declared\" is only for XML layouts".into())),
+    }
+    if !matches!(format, SourceFormat::Xml { .. }) && !lf.lists.is_empty() {
+        return Err(bad("[[lists]] are only for XML layouts".into()));
+    }
+    if matches!(format, SourceFormat::Xml { .. }) && lf.envelope.is_some() {
+        return Err(bad("an XML layout has no [envelope]: the root element is checked with [xml] insurer_attribute".into()));
+    }
     let format_ref = &format;
     let loc = |what: &str, field: Option<usize>, bytes: Option<[usize; 2]>| -> Result<Loc, MappingError> {
         match (format_ref, field, bytes) {
@@ -190,6 +236,7 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             }
             (SourceFormat::Csv { .. }, _, _) => Err(bad(format!("{what}: a CSV layout places values with `field = N` (1-based)"))),
             (SourceFormat::Fixed { .. }, _, _) => Err(bad(format!("{what}: a fixed layout places values with `bytes = [first, len]`"))),
+            (SourceFormat::Xml { .. }, _, _) => Err(bad(format!("{what}: an XML layout places values with `element` or `root_attribute`"))),
         }
     };
     let primary = schemas
@@ -215,12 +262,27 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
     }
 
     let mut fields = Vec::with_capacity(lf.fields.len());
+    let mut xml_fields = Vec::new();
     for f in &lf.fields {
         let what = format!("field `{}`", f.name);
         if fields.iter().any(|x: &FieldDef| x.name == f.name) {
             return Err(bad(format!("{what} is declared twice")));
         }
-        let l = loc(&what, f.field, f.bytes)?;
+        let xml_source = match (&format_ref, &f.element, &f.root_attribute) {
+            (SourceFormat::Xml { .. }, Some(e), None) if f.field.is_none() && f.bytes.is_none() => Some(XmlFieldSource::Element(e.clone())),
+            (SourceFormat::Xml { .. }, None, Some(a)) if f.field.is_none() && f.bytes.is_none() => {
+                Some(XmlFieldSource::RootAttribute(a.clone()))
+            }
+            (SourceFormat::Xml { .. }, _, _) => {
+                return Err(bad(format!("{what}: an XML layout places values with exactly one of `element` or `root_attribute`")));
+            }
+            (_, None, None) => None,
+            (_, _, _) => return Err(bad(format!("{what}: `element` and `root_attribute` are only for XML layouts"))),
+        };
+        let l = match &xml_source {
+            Some(_) => Loc::Field(fields.len()),
+            None => loc(&what, f.field, f.bytes)?,
+        };
         if let (Loc::Field(i), &SourceFormat::Csv { fields: n, .. }) = (l, format_ref)
             && i >= n
         {
@@ -280,13 +342,41 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
         fields.push(FieldDef {
             name: f.name.clone(),
             label: f.label.clone(),
-            number: f.field.unwrap_or_else(|| f.bytes.map(|b| b[0]).unwrap_or(0)),
+            number: if xml_source.is_some() { fields.len() + 1 } else { f.field.unwrap_or_else(|| f.bytes.map(|b| b[0]).unwrap_or(0)) },
             loc: l,
             kind,
             pad,
             normalize_insurer,
             code_table: f.code_table.clone(),
             ends_period,
+            place: xml_source.as_ref().map(|x| match x {
+                XmlFieldSource::Element(e) => format!("element <{e}>"),
+                XmlFieldSource::RootAttribute(a) => format!("root attribute `{a}`"),
+            }),
+        });
+        if let Some(x) = xml_source {
+            xml_fields.push(x);
+        }
+    }
+    let mut lists = Vec::with_capacity(lf.lists.len());
+    let mut xml_lists = Vec::with_capacity(lf.lists.len());
+    for l in &lf.lists {
+        let what = format!("list `{}`", l.name);
+        if fields.iter().any(|f| f.name == l.name) || lists.iter().any(|x: &ListDef| x.name == l.name) {
+            return Err(bad(format!("{what}: the name is declared twice")));
+        }
+        let [lo, hi] = l.numbers;
+        if lo > hi || lo < i32::MIN as i64 || hi > i32::MAX as i64 {
+            return Err(bad(format!("{what}: numbers = [{lo}, {hi}] is not a range of int32")));
+        }
+        lists.push(ListDef { name: l.name.clone(), label: l.label.clone(), element: l.element.clone(), numbers: (lo, hi) });
+        xml_lists.push(XmlList {
+            element: l.element.clone(),
+            number_attribute: l.number.clone(),
+            value: match &l.value_attribute {
+                Some(a) => XmlValue::Attribute(a.clone()),
+                None => XmlValue::Text,
+            },
         });
     }
     let field_index = |what: &str, name: &str| -> Result<usize, MappingError> {
@@ -315,6 +405,13 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             }
             let dt = &set.columns[ci].data_type;
             columns[ci] = match src {
+                ColumnSection::Field(f) if lists.iter().any(|l| &l.name == f) => {
+                    let li = lists.iter().position(|l| &l.name == f).unwrap_or_default();
+                    if !is_numbered_list(dt) {
+                        return Err(bad(format!("{what}: list `{f}` fills a list<struct<no:int32, value:utf8>> column, not {dt}")));
+                    }
+                    ColumnSource::List(li)
+                }
                 ColumnSection::Field(f) => ColumnSource::Field { field: field_index(&what, f)?, nfkc: false },
                 ColumnSection::Spec(s) => {
                     let n = [s.field.is_some() && s.lookup.is_none(), s.value.is_some(), s.first_match.is_some(), s.lookup.is_some()]
@@ -427,6 +524,10 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
             }
         }
     }
+    if let SourceFormat::Xml { plan, .. } = &mut format {
+        plan.fields = xml_fields;
+        plan.lists = xml_lists;
+    }
     Ok(Layout {
         name: lf.name,
         label: lf.label,
@@ -437,7 +538,19 @@ pub fn compile(file: &str, text: &str, schemas: &SchemaRegistry, codes: &BTreeMa
         primary_record_set: primary,
         envelope,
         fields,
+        lists,
         outputs,
         apply_order_field,
     })
+}
+
+/// `list<struct<no:int32, <value>:utf8>>`: what a numbered list fills.
+fn is_numbered_list(dt: &DataType) -> bool {
+    match dt {
+        DataType::List(item) => match item.data_type() {
+            DataType::Struct(fs) => fs.len() == 2 && fs[0].data_type() == &DataType::Int32 && fs[1].data_type() == &DataType::Utf8,
+            _ => false,
+        },
+        _ => false,
+    }
 }

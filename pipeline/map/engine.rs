@@ -31,6 +31,10 @@ pub enum RecordErrorKind {
     Key,
     Insurer,
     RecordKind,
+    /// XML: an element the layout does not know or in the wrong place.
+    Structure,
+    /// XML: a numbered entry whose number is not valid (an item number outside 1–113).
+    ItemNumber,
 }
 
 impl RecordErrorKind {
@@ -43,6 +47,8 @@ impl RecordErrorKind {
             RecordErrorKind::Key => "malformed_key",
             RecordErrorKind::Insurer => "other_insurer",
             RecordErrorKind::RecordKind => "record_kind",
+            RecordErrorKind::Structure => "misplaced_element",
+            RecordErrorKind::ItemNumber => "unknown_item",
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct RecordError {
     pub kind: RecordErrorKind,
     /// 1-based field number (CSV) or first byte (fixed), and the field's name.
     pub field: Option<(usize, String)>,
+    /// XML: where in the record (`element <InsuredNo>`), shown instead of the field number.
+    pub place: Option<String>,
     /// Byte offset in the file.
     pub offset: Option<u64>,
     pub detail: String,
@@ -60,8 +68,11 @@ pub struct RecordError {
 
 impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some((no, name)) = &self.field {
-            write!(f, "field {no} ({name}): ")?;
+        match (&self.field, &self.place) {
+            (Some((_, name)), Some(place)) => write!(f, "{place} ({name}): ")?,
+            (Some((no, name)), None) => write!(f, "field {no} ({name}): ")?,
+            (None, Some(place)) => write!(f, "{place}: ")?,
+            (None, None) => {}
         }
         write!(f, "{}", self.detail)?;
         if let Some(o) = self.offset {
@@ -87,6 +98,14 @@ pub struct FieldWarning {
     pub message: String,
 }
 
+/// A converted numbered entry of an XML record: its list, number, and value span in the scratch text.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    list: usize,
+    number: i32,
+    value: Option<(usize, usize)>,
+}
+
 /// Per-layout limits each field must respect to fit every column it fills.
 struct FieldLimits {
     int_max: i64,
@@ -106,6 +125,8 @@ pub struct Mapper<'a> {
     kana: String,
     unmapped: Vec<UnmappedGaiji>,
     emit: Vec<bool>,
+    /// Numbered entries of the record.
+    entries: Vec<Entry>,
     pub warnings: Vec<FieldWarning>,
 }
 
@@ -142,6 +163,7 @@ impl<'a> Mapper<'a> {
             kana: String::new(),
             unmapped: Vec::new(),
             emit: vec![false; layout.outputs.len()],
+            entries: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -159,7 +181,13 @@ impl<'a> Mapper<'a> {
     fn convert_field(&mut self, rec: &RecordView<'_>, fi: usize) -> Result<(Val, usize, usize), RecordError> {
         let layout = self.layout;
         let f = &layout.fields[fi];
-        let err = |kind, offset: Option<u64>, detail: String| RecordError { kind, field: Some((f.number, f.name.clone())), offset, detail };
+        let err = |kind, offset: Option<u64>, detail: String| RecordError {
+            kind,
+            field: Some((f.number, f.name.clone())),
+            place: f.place.clone(),
+            offset,
+            detail,
+        };
         let (bytes, off) = match f.loc {
             Loc::Field(i) => rec.field(i),
             Loc::Bytes(s, l) => rec.bytes(s, l),
@@ -176,7 +204,8 @@ impl<'a> Mapper<'a> {
                     self.text.truncate(start);
                     err(RecordErrorKind::Decode, Some(off + e.offset as u64), e.fault.describe().to_string())
                 })?,
-                EncodingName::Utf8 => match std::str::from_utf8(bytes) {
+                // XML text arrives decoded (the reader decodes by the declaration).
+                EncodingName::Utf8 | EncodingName::Declared => match std::str::from_utf8(bytes) {
                     Ok(s) => self.text.push_str(s),
                     Err(e) => return Err(err(RecordErrorKind::Decode, Some(off + e.valid_up_to() as u64), "invalid UTF-8".into())),
                 },
@@ -299,8 +328,18 @@ impl<'a> Mapper<'a> {
             return Err(RecordError {
                 kind: RecordErrorKind::FieldCount,
                 field: None,
+                place: None,
                 offset: Some(rec.offset),
                 detail: format!("{} fields, expected {fields}", rec.field_count()),
+            });
+        }
+        if let Some(fault) = rec.fault() {
+            return Err(RecordError {
+                kind: RecordErrorKind::Structure,
+                field: None,
+                place: Some(format!("element <{}>", fault.element)),
+                offset: Some(fault.offset),
+                detail: fault.detail.clone(),
             });
         }
         for fi in 0..layout.fields.len() {
@@ -308,6 +347,7 @@ impl<'a> Mapper<'a> {
             self.vals.push(v);
             self.spans.push((start, end));
         }
+        self.convert_entries(rec)?;
         // Which outputs apply, and their keys.
         for (oi, o) in layout.outputs.iter().enumerate() {
             let emit = o.when_present.iter().all(|&f| self.present(f))
@@ -323,6 +363,7 @@ impl<'a> Mapper<'a> {
                     let err = |detail: String| RecordError {
                         kind: RecordErrorKind::Key,
                         field: Some((f.number, f.name.clone())),
+                        place: f.place.clone(),
                         offset: Some(rec.offset),
                         detail,
                     };
@@ -340,12 +381,75 @@ impl<'a> Mapper<'a> {
                         return Err(RecordError {
                             kind: RecordErrorKind::Insurer,
                             field: Some((f.number, f.name.clone())),
+                            place: f.place.clone(),
                             offset: Some(rec.offset),
                             detail: format!("insurer_no is not the job's insurer {}", self.insurer_no),
                         });
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Numbered entries of an XML record: numbers checked against the list's range, given once
+    /// each; values through the 外字 table; ordered by number.
+    fn convert_entries(&mut self, rec: &RecordView<'_>) -> Result<(), RecordError> {
+        self.entries.clear();
+        for e in rec.entries() {
+            let Some(list) = self.layout.lists.get(e.list) else { continue };
+            let err = |detail: String| RecordError {
+                kind: RecordErrorKind::ItemNumber,
+                field: Some((e.list + 1, list.name.clone())),
+                place: Some(format!("element <{}>", list.element)),
+                offset: Some(e.offset),
+                detail,
+            };
+            let text = std::str::from_utf8(rec.text(e.number)).unwrap_or_default();
+            let (lo, hi) = list.numbers;
+            let n = match parse_int(text.trim_matches([' ', '\t', '\n', '\r'])) {
+                Some(n) if (lo..=hi).contains(&n) => n as i32,
+                Some(n) => return Err(err(format!("number {n} is outside {lo}–{hi}"))),
+                None => return Err(err("the number is not an integer".into())),
+            };
+            let value = match e.value {
+                None => None,
+                Some(span) => {
+                    let start = self.text.len();
+                    self.text.push_str(std::str::from_utf8(rec.text(span)).unwrap_or_default());
+                    self.unmapped.clear();
+                    self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
+                    for u in &self.unmapped {
+                        self.warnings.push(FieldWarning {
+                            field: list.name.clone(),
+                            message: format!(
+                                "{} no {n} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
+                                list.element, list.name, u.code_point as u32
+                            ),
+                        });
+                    }
+                    if self.text[start..].chars().all(|c| matches!(c, ' ' | '\u{3000}' | '\t' | '\n' | '\r')) {
+                        self.text.truncate(start);
+                        None
+                    } else {
+                        Some((start, self.text.len()))
+                    }
+                }
+            };
+            self.entries.push(Entry { list: e.list, number: n, value });
+        }
+        self.entries.sort_by_key(|e| (e.list, e.number));
+        if let Some(w) = self.entries.windows(2).find(|w| w[0].list == w[1].list && w[0].number == w[1].number) {
+            let (li, n) = (w[1].list, w[1].number);
+            let list = &self.layout.lists[li];
+            let offset = rec.entries().iter().filter(|e| e.list == li).nth(1).map(|e| e.offset);
+            return Err(RecordError {
+                kind: RecordErrorKind::ItemNumber,
+                field: Some((li + 1, list.name.clone())),
+                place: Some(format!("element <{}>", list.element)),
+                offset: offset.or(Some(rec.offset)),
+                detail: format!("number {n} is given twice"),
+            });
         }
         Ok(())
     }
@@ -406,6 +510,12 @@ impl<'a> Mapper<'a> {
                             }
                             None => col.append_null(),
                         }
+                    }
+                    ColumnSource::List(li) => {
+                        let text = &self.text;
+                        col.append_numbered(
+                            self.entries.iter().filter(|e| e.list == *li).map(|e| (e.number, e.value.map(|(s, e)| &text[s..e]))),
+                        );
                     }
                     ColumnSource::FirstMatch(rules) => {
                         let hit = rules.iter().find(|(c, _)| match c {

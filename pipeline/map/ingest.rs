@@ -20,6 +20,7 @@ use crate::codec::gaiji::GaijiTable;
 use crate::codec::wareki::EraTable;
 use crate::read::csv::CsvSplitter;
 use crate::read::fixed::{FixedSplitter, Terminator};
+use crate::read::xml::{XmlError, XmlReadError, XmlStreamError};
 use crate::read::{RecordSplitter, RecordView, SplitError, SplitStreamError, split_stream};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
@@ -52,6 +53,10 @@ pub enum FileError {
     #[error("the {which} record declares {declared} data records, the file has {actual}")]
     CountMismatch { which: &'static str, declared: u64, actual: u64 },
     #[error("{0}")]
+    Xml(#[from] XmlError),
+    #[error("the root element's `{attribute}` names insurer {}, the job is for {expected}", found.as_deref().unwrap_or("none"))]
+    RootInsurer { attribute: String, found: Option<String>, expected: String },
+    #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
 
@@ -72,6 +77,8 @@ impl FileError {
             FileError::MissingTrailer => "file.missing_trailer",
             FileError::DataAfterTrailer { .. } => "file.data_after_trailer",
             FileError::CountMismatch { .. } => "file.record_count",
+            FileError::Xml(e) => e.code(),
+            FileError::RootInsurer { .. } => "file.other_insurer",
             FileError::Arrow(_) => "file.internal",
         }
     }
@@ -216,6 +223,7 @@ impl<'a, 'c> State<'a, 'c> {
                 let e = RecordError {
                     kind: RecordErrorKind::RecordKind,
                     field: None,
+                    place: None,
                     offset: Some(rec.offset),
                     detail: format!("unknown record kind (expected `{}` for a data record)", env.data_kind),
                 };
@@ -281,7 +289,7 @@ impl<'a, 'c> State<'a, 'c> {
             let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
             let mut got = String::new();
             let decoded = match self.ctx.layout.encoding {
-                EncodingName::Utf8 => std::str::from_utf8(raw).map(|s| got.push_str(s)).is_ok(),
+                EncodingName::Utf8 | EncodingName::Declared => std::str::from_utf8(raw).map(|s| got.push_str(s)).is_ok(),
                 EncodingName::Cp932 => crate::codec::cp932::decode_field(raw, &mut got).is_ok(),
             };
             if !decoded || got.trim() != name {
@@ -405,6 +413,9 @@ fn detect_terminator(path: &Path, record_len: usize) -> std::io::Result<Terminat
 
 fn splitter_for(layout: &Layout, path: &Path) -> Result<Box<dyn RecordSplitter>, FileError> {
     Ok(match layout.format {
+        SourceFormat::Xml { .. } => {
+            return Err(FileError::Io(std::io::Error::other("internal: an XML layout has no record splitter")));
+        }
         SourceFormat::Csv { quoting, .. } => Box::new(CsvSplitter::new(quoting)),
         SourceFormat::Fixed { record_len, terminator } => {
             let t = match terminator {
@@ -427,6 +438,18 @@ pub fn raw_records_at(layout: &Layout, path: &Path, offsets: &[u64]) -> Result<s
     let wanted: std::collections::BTreeSet<u64> = offsets.iter().copied().collect();
     let mut out = std::collections::HashMap::with_capacity(wanted.len());
     if wanted.is_empty() {
+        return Ok(out);
+    }
+    if let SourceFormat::Xml { plan, .. } = &layout.format {
+        // XML records are found by parsing from the start: one pass.
+        let file = std::io::BufReader::new(std::fs::File::open(path)?);
+        crate::read::xml::read_stream(plan, file, |batch, _| {
+            for r in batch.iter().filter(|r| wanted.contains(&r.offset)) {
+                out.insert(r.offset, r.raw.to_vec());
+            }
+            Ok::<(), FileError>(())
+        })
+        .map_err(xml_file_error)?;
         return Ok(out);
     }
     if wanted.len() > SEEKS_BEFORE_A_PASS {
@@ -473,10 +496,31 @@ pub fn raw_records_at(layout: &Layout, path: &Path, offsets: &[u64]) -> Result<s
     Ok(out)
 }
 
+fn xml_file_error(e: XmlStreamError<FileError>) -> FileError {
+    match e {
+        XmlStreamError::Read(XmlReadError::Io(e)) => FileError::Io(e),
+        XmlStreamError::Read(XmlReadError::Xml(e)) => FileError::Xml(e),
+        XmlStreamError::Sink(e) => e,
+    }
+}
+
+/// Reports the bytes read, for progress.
+struct Progress<'a, R> {
+    inner: R,
+    on_bytes: &'a mut dyn FnMut(usize),
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_bytes)(n);
+        Ok(n)
+    }
+}
+
 /// Reads, decodes and maps one file.
 pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
     let layout = ctx.layout;
-    let mut splitter = splitter_for(layout, path)?;
     let file = std::fs::File::open(path)?;
     let mut reader = HashingReader { inner: file, hasher: Sha256::new(), bytes: 0 };
     let mut state = State {
@@ -496,17 +540,40 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
         quarantined_keys: Vec::new(),
         unreadable_keys: 0,
     };
-    let res = split_stream(&mut reader, splitter.as_mut(), on_bytes, |batch| {
-        for rec in batch.iter() {
-            state.record(rec)?;
+    if let SourceFormat::Xml { plan, insurer_attribute } = &layout.format {
+        let mut root_insurer: Option<Option<String>> = None;
+        crate::read::xml::read_stream(plan, Progress { inner: &mut reader, on_bytes }, |batch, r| {
+            if root_insurer.is_none()
+                && let Some(a) = insurer_attribute
+            {
+                root_insurer = Some(r.root_attribute(a).map(str::to_string));
+            }
+            for rec in batch.iter() {
+                state.record(rec)?;
+            }
+            Ok::<(), FileError>(())
+        })
+        .map_err(xml_file_error)?;
+        if let Some(attribute) = insurer_attribute {
+            let found = root_insurer.flatten();
+            if found.as_deref().map(normalize_insurer) != Some(ctx.insurer_no) {
+                return Err(FileError::RootInsurer { attribute: attribute.clone(), found, expected: ctx.insurer_no.to_string() });
+            }
         }
-        Ok::<(), FileError>(())
-    });
-    match res {
-        Ok(()) => {}
-        Err(SplitStreamError::Io(e)) => return Err(FileError::Io(e)),
-        Err(SplitStreamError::Split(e)) => return Err(FileError::Split(e)),
-        Err(SplitStreamError::Sink(e)) => return Err(e),
+    } else {
+        let mut splitter = splitter_for(layout, path)?;
+        let res = split_stream(&mut reader, splitter.as_mut(), on_bytes, |batch| {
+            for rec in batch.iter() {
+                state.record(rec)?;
+            }
+            Ok::<(), FileError>(())
+        });
+        match res {
+            Ok(()) => {}
+            Err(SplitStreamError::Io(e)) => return Err(FileError::Io(e)),
+            Err(SplitStreamError::Split(e)) => return Err(FileError::Split(e)),
+            Err(SplitStreamError::Sink(e)) => return Err(e),
+        }
     }
     if let Some(env) = &layout.envelope {
         if let Some(h) = &env.header

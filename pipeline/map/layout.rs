@@ -2,8 +2,8 @@
 //!
 //! ```toml
 //! name = "kokuhoren_5311"          # what jobs call it
-//! format = "csv"                   # csv | fixed
-//! encoding = "cp932"               # cp932 | utf8
+//! format = "csv"                   # csv | fixed | xml
+//! encoding = "cp932"               # cp932 | utf8 | declared (xml: from the XML declaration)
 //! mode = "incremental"             # snapshot (the file is the whole set) | incremental (upserts)
 //! primary_record_set = "recipient" # where records with a record error are quarantined
 //! [csv]                            # csv only
@@ -13,6 +13,20 @@
 //! [fixed]                          # fixed only
 //! record_len = 400                 # bytes per record
 //! terminator = "crlf"              # crlf | none | auto
+//! [xml]                            # xml only
+//! root = "IkenshoList"             # the root element
+//! record = "Ikensho"               # one record per child element of this name
+//! insurer_attribute = "insurerNo"  # optional: a root attribute that must equal the job's insurer
+//! max_depth = 16                   # optional limits (file error when exceeded)
+//! max_attributes = 16
+//! max_text_bytes = 1048576
+//! max_record_bytes = 8388608
+//! [[lists]]                        # xml only: a repeated, numbered element → list<struct<no, value>>
+//! name = "items"
+//! element = "Item"
+//! number = "no"                    # the attribute holding the number
+//! value_attribute = "value"        # the attribute holding the value (none: the element's text)
+//! numbers = [1, 113]               # valid numbers; another is a record error
 //! [envelope]                       # optional: header/control, data and trailer/end records
 //! kind = { field = 1 }             # where the record kind is ({ bytes = [first, len] } for fixed)
 //! data_kind = "2"
@@ -23,7 +37,8 @@
 //! date_field = "change_date"       # rows for one key are applied by (this date, file, record)
 //! [[fields]]                       # every field of a data record
 //! name = "insured_no"
-//! field = 8                        # csv: 1-based field number; fixed: bytes = [first byte, length]
+//! field = 8                        # csv: 1-based field number; fixed: bytes = [first byte, length];
+//!                                  # xml: element = "InsuredNo" | root_attribute = "insurerNo"
 //! type = "text"                    # text | int | decimal | date
 //! date = "yyyymmdd"                # date style: yyyymmdd | yyyymm | iso | wareki7 | wareki_letter | wareki_kanji | wareki
 //! pad = "space"                    # none | space | zenkaku: trailing padding trimmed
@@ -56,10 +71,14 @@ pub struct LayoutFile {
     #[serde(default)]
     pub fixed: Option<FixedSection>,
     #[serde(default)]
+    pub xml: Option<XmlSection>,
+    #[serde(default)]
     pub envelope: Option<EnvelopeSection>,
     #[serde(default)]
     pub apply_order: Option<ApplyOrderSection>,
     pub fields: Vec<FieldSection>,
+    #[serde(default)]
+    pub lists: Vec<ListSection>,
     pub outputs: Vec<OutputSection>,
 }
 
@@ -68,6 +87,7 @@ pub struct LayoutFile {
 pub enum FormatName {
     Csv,
     Fixed,
+    Xml,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +95,8 @@ pub enum FormatName {
 pub enum EncodingName {
     Cp932,
     Utf8,
+    /// XML: the encoding its declaration names (the reader decodes to UTF-8).
+    Declared,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -95,6 +117,48 @@ pub struct CsvSection {
     /// byte order mark before the first is allowed); it counts as a record but not as data.
     #[serde(default)]
     pub header: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlSection {
+    /// Name of the root element.
+    pub root: String,
+    /// Name of the child element of the root that is one record.
+    pub record: String,
+    /// An attribute of the root that names the insurer; it must equal the job's.
+    #[serde(default)]
+    pub insurer_attribute: Option<String>,
+    /// Deepest element nesting allowed (the root is depth 1).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Most attributes one element may have.
+    #[serde(default)]
+    pub max_attributes: Option<usize>,
+    /// Longest text of one element, in UTF-8 bytes.
+    #[serde(default)]
+    pub max_text_bytes: Option<usize>,
+    /// Largest record (or markup between records), in bytes.
+    #[serde(default)]
+    pub max_record_bytes: Option<usize>,
+}
+
+/// A repeated, numbered element of an XML record, filling a `list<struct<no:int32, …:utf8>>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSection {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    /// The element's name.
+    pub element: String,
+    /// The attribute holding the entry's number.
+    pub number: String,
+    /// The attribute holding the value; without it, the element's text is the value.
+    #[serde(default)]
+    pub value_attribute: Option<String>,
+    /// The valid numbers, inclusive; another is a record error.
+    pub numbers: [i64; 2],
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +243,12 @@ pub struct FieldSection {
     pub field: Option<usize>,
     #[serde(default)]
     pub bytes: Option<[usize; 2]>,
+    /// XML: the child element of the record holding the value.
+    #[serde(default)]
+    pub element: Option<String>,
+    /// XML: the attribute of the root element holding the value.
+    #[serde(default)]
+    pub root_attribute: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]

@@ -84,6 +84,9 @@ impl CsvSplitter {
             raw_end: out.raw.len(),
             fields_start,
             fields_end: out.fields.len(),
+            entries_start: 0,
+            entries_end: 0,
+            fault: None,
         });
         self.raw_base += self.raw.len() as u64;
         self.raw.clear();

@@ -75,6 +75,9 @@ impl FixedSplitter {
             raw_end: out.raw.len(),
             fields_start: fields_at,
             fields_end: fields_at,
+            entries_start: 0,
+            entries_end: 0,
+            fault: None,
         });
         self.base += rec.len() as u64;
         Ok(())

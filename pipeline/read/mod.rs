@@ -15,9 +15,14 @@
 //! Record ordinals count every record of the file, header and control records included; a CSV
 //! record whose quoted field holds line breaks counts once (SPEC §3). Offsets are those of the
 //! record's first byte in the file.
+//!
+//! XML (`xml.rs`) is the exception to push-style: quick-xml is a pull parser, so the XML reader
+//! pulls from any `BufRead` (a slice in tests and fuzzers, a file in ingest) and fills the same
+//! `RawRecords`, one `<Ikensho>` per record, with its text already decoded to UTF-8.
 
 pub mod csv;
 pub mod fixed;
+pub mod xml;
 
 use std::io::Read;
 
@@ -45,6 +50,33 @@ pub struct RecordMeta {
     /// which the mapping cuts by byte ranges from the raw bytes).
     pub fields_start: usize,
     pub fields_end: usize,
+    /// Range of this record's numbered list entries in [`RawRecords::entries`] (XML only).
+    pub entries_start: usize,
+    pub entries_end: usize,
+    /// A structural fault of the record (XML only), index into [`RawRecords::faults`].
+    pub fault: Option<usize>,
+}
+
+/// One numbered entry of an XML record (`<Item no="1" value="1"/>`, `<Entry no="3">text</Entry>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListEntry {
+    /// Which list of the layout (index into its lists).
+    pub list: usize,
+    /// The number as written, a range of [`RawRecords::data`].
+    pub number: (usize, usize),
+    /// The value, a range of [`RawRecords::data`]; `None` when the element gives none.
+    pub value: Option<(usize, usize)>,
+    /// Byte offset of the element in the file.
+    pub offset: u64,
+}
+
+/// Why an XML record does not have the layout's shape (an element in the wrong place); the
+/// record is quarantined. Never holds the record's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFault {
+    pub element: String,
+    pub offset: u64,
+    pub detail: String,
 }
 
 /// A batch of records split from a file.
@@ -54,6 +86,10 @@ pub struct RawRecords {
     pub raw: Vec<u8>,
     pub records: Vec<RecordMeta>,
     pub fields: Vec<FieldSpan>,
+    pub entries: Vec<ListEntry>,
+    pub faults: Vec<RecordFault>,
+    /// Field offsets are exact (XML); otherwise a field that starts with `"` was quoted (CSV).
+    pub exact_offsets: bool,
 }
 
 /// A borrowed view of one record.
@@ -64,6 +100,9 @@ pub struct RecordView<'a> {
     pub raw: &'a [u8],
     data: &'a [u8],
     fields: &'a [FieldSpan],
+    entries: &'a [ListEntry],
+    fault: Option<&'a RecordFault>,
+    exact_offsets: bool,
 }
 
 impl<'a> RecordView<'a> {
@@ -74,9 +113,24 @@ impl<'a> RecordView<'a> {
     /// The unescaped bytes of field `index` (0-based) and their offset in the file.
     pub fn field(&self, index: usize) -> Option<(&'a [u8], u64)> {
         let f = self.fields.get(index)?;
-        let quoted = self.raw.get(f.raw_offset) == Some(&b'"');
+        let quoted = !self.exact_offsets && self.raw.get(f.raw_offset) == Some(&b'"');
         let offset = self.offset + f.raw_offset as u64 + quoted as u64;
         Some((&self.data[f.start..f.end], offset))
+    }
+
+    /// The numbered list entries of an XML record.
+    pub fn entries(&self) -> &'a [ListEntry] {
+        self.entries
+    }
+
+    /// Bytes of a range of the record's decoded text (a [`ListEntry`]'s number or value).
+    pub fn text(&self, span: (usize, usize)) -> &'a [u8] {
+        self.data.get(span.0..span.1).unwrap_or_default()
+    }
+
+    /// Why an XML record does not have the layout's shape, if it does not.
+    pub fn fault(&self) -> Option<&'a RecordFault> {
+        self.fault
     }
 
     /// Bytes `start..start+len` (0-based) of a fixed-width record and their offset in the file.
@@ -100,6 +154,8 @@ impl RawRecords {
         self.raw.clear();
         self.records.clear();
         self.fields.clear();
+        self.entries.clear();
+        self.faults.clear();
     }
 
     pub fn get(&self, i: usize) -> Option<RecordView<'_>> {
@@ -110,6 +166,9 @@ impl RawRecords {
             raw: &self.raw[m.raw_start..m.raw_end],
             data: &self.data,
             fields: &self.fields[m.fields_start..m.fields_end],
+            entries: &self.entries[m.entries_start..m.entries_end],
+            fault: m.fault.and_then(|i| self.faults.get(i)),
+            exact_offsets: self.exact_offsets,
         })
     }
 

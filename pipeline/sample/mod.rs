@@ -10,6 +10,8 @@
 //! | `nintei_09B_<insurer>_<yyyymm>.csv` | 要介護認定 09B (CP932 CSV, CRLF, no quoting, 328 fields) |
 //! | `hihokensha_<insurer>.dat` | 被保険者台帳 (fixed width, 400 bytes + CRLF, 和暦 dates) |
 //! | `housing_<insurer>_<yyyymm>.csv` | 住宅改修費・福祉用具購入費 支給 (UTF-8 RFC 4180 CSV with a header row; 備考 with commas, quotes, line breaks, non-BMP characters and an ideographic variation sequence) |
+//! | `ikensho_<insurer>_<yyyymm>_sjis.xml` | 主治医意見書 (XML in Shift_JIS, CRLF: entities, character references for what Shift_JIS cannot hold, 外字 as user-defined characters) |
+//! | `ikensho_<insurer>_<yyyymm>_utf8.xml` | 主治医意見書 (XML in UTF-8, LF: CDATA, characters outside the BMP as they are) |
 //! | `gaiji/<insurer>.tsv` | 外字 table (F040–F043; F044 is used in the data but deliberately unmapped) |
 //! | `job.toml` | a job over the three sources |
 //!
@@ -117,6 +119,17 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let mut freg = Out::create(out.join(format!("hihokensha_{ins}.dat")))?;
     let mut fhousing = Out::create(out.join(format!("housing_{ins}_{yyyymm}.csv")))?;
     fhousing.buf.extend_from_slice(HOUSING_HEADER.as_bytes());
+    let mut fop_sjis = Out::create(out.join(format!("ikensho_{ins}_{yyyymm}_sjis.xml")))?;
+    let mut fop_utf8 = Out::create(out.join(format!("ikensho_{ins}_{yyyymm}_utf8.xml")))?;
+    let mut created = Vec::new();
+    push_iso_date(&mut created, ctx.c);
+    let created = String::from_utf8_lossy(&created).to_string();
+    for (f, encoding, eol) in [(&mut fop_sjis, "Shift_JIS", "\r\n"), (&mut fop_utf8, "UTF-8", "\n")] {
+        let head = format!(
+            "<?xml version=\"1.0\" encoding=\"{encoding}\"?>{eol}<IkenshoList version=\"09B\" insurerNo=\"{ins}\" created=\"{created}\">{eol}"
+        );
+        f.buf.extend_from_slice(head.as_bytes());
+    }
 
     // 5311 control record.
     {
@@ -152,6 +165,8 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let mut seq09b: u64 = 0;
     let mut nreg: u64 = 0;
     let mut nhousing: u64 = 0;
+    let (mut nop_sjis, mut nop_utf8) = (0u64, 0u64);
+    let mut op_text = String::new();
     for idx in 0..opts.persons {
         let p = build(&ctx, idx);
         let mut w = Rng::new(mix(ctx.seed ^ 0x5EED_0FC0_FFEE, idx));
@@ -165,6 +180,26 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
         // Its own stream: the other files stay as they were before this file existed.
         let mut wh = Rng::new(mix(ctx.seed ^ 0x4855_5349_4E47, idx));
         nhousing += write_housing(&ctx, &p, &mut fhousing.buf, &mut wh);
+        let mut wo = Rng::new(mix(ctx.seed ^ 0x0049_4B45_4E53_484F, idx));
+        for a in &p.apps[..usize::from(p.n_app)] {
+            if a.op_recv == NONE || a.op_recv > ctx.c {
+                continue;
+            }
+            // An institution's system writes one encoding: Shift_JIS from about 60 % of them.
+            let institution = 1 + (p.ident >> 24) % 400;
+            let sjis = institution % 5 < 3;
+            op_text.clear();
+            write_opinion(&ctx, &p, a, institution, sjis, &mut op_text, &mut wo);
+            if sjis {
+                fop_sjis.buf.extend_from_slice(&enc(&op_text)?);
+                nop_sjis += 1;
+            } else {
+                fop_utf8.buf.extend_from_slice(op_text.as_bytes());
+                nop_utf8 += 1;
+            }
+        }
+        fop_sjis.maybe_flush()?;
+        fop_utf8.maybe_flush()?;
         f5311.maybe_flush()?;
         f09b.maybe_flush()?;
         freg.maybe_flush()?;
@@ -194,6 +229,10 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
     let (p09b, b09b) = f09b.finish()?;
     let (preg, breg) = freg.finish()?;
     let (phousing, bhousing) = fhousing.finish()?;
+    fop_sjis.buf.extend_from_slice(b"</IkenshoList>\r\n");
+    fop_utf8.buf.extend_from_slice(b"</IkenshoList>\n");
+    let (pop_sjis, bop_sjis) = fop_sjis.finish()?;
+    let (pop_utf8, bop_utf8) = fop_utf8.finish()?;
 
     let gaiji_table = gaiji_dir.join(format!("{ins}.tsv"));
     write_small(&gaiji_table, GAIJI_TSV.as_bytes())?;
@@ -206,6 +245,8 @@ pub fn generate(opts: &SampleOptions) -> Result<SampleSummary, SampleError> {
             SampleFile { path: p09b, format: "nintei_09b", data_records: seq09b, bytes: b09b },
             SampleFile { path: preg, format: "insured_register_fixed", data_records: nreg, bytes: breg },
             SampleFile { path: phousing, format: "housing_equipment_utf8", data_records: nhousing, bytes: bhousing },
+            SampleFile { path: pop_sjis, format: "ikensho_xml", data_records: nop_sjis, bytes: bop_sjis },
+            SampleFile { path: pop_utf8, format: "ikensho_xml", data_records: nop_utf8, bytes: bop_utf8 },
         ],
         job_file,
         gaiji_table,
@@ -244,8 +285,119 @@ mapping = \"nintei_09b\"\n\
 \n\
 [[sources]]\n\
 path = \"housing_{ins}_*.csv\"\n\
-mapping = \"housing_equipment_utf8\"\n"
+mapping = \"housing_equipment_utf8\"\n\
+\n\
+[[sources]]\n\
+path = \"ikensho_{ins}_*.xml\"\n\
+mapping = \"ikensho_xml\"\n"
     )
+}
+
+/// Doctors' names. `\u{E001}` is 外字 F041 (𠮷 in the 外字 table): the Shift_JIS file carries it as
+/// a user-defined character, the UTF-8 file as the PUA code point (both mapped by the table).
+const DOCTORS: [&str; 8] = ["山田 太郎", "佐藤 花子", "渡邉 誠", "髙橋 一郎", "\u{E001}田 健", "鈴木 恵子", "中村 直樹", "小林 由美"];
+
+/// 特記事項: with markup characters (escaped as entities), line breaks, and text outside CP932
+/// (𠮷, 𥔎) that the Shift_JIS file writes as character references.
+const OPINION_REMARKS: [&str; 7] = [
+    "",
+    "脳梗塞後遺症により右片麻痺あり。\n歩行時に転倒の危険が高い。",
+    "血圧 <140/90> を目標に内服調整中 & 週1回通院。",
+    "認知症の進行あり（ＨＤＳ－Ｒ １５点）。家族の介護負担が大きい。",
+    "娘（𠮷田 様方）と同居。山𥔎医院から紹介。",
+    "\"夜間せん妄\" に注意。服薬は家族が管理。",
+    "特記すべき事項なし",
+];
+
+/// 記入項目 texts: 1 身長, 2 体重, 3 診断名, 4 発症年月日 (as written), 5 服薬内容.
+const DIAGNOSES: [&str; 6] =
+    ["脳梗塞後遺症", "アルツハイマー型認知症", "変形性膝関節症", "パーキンソン病", "心不全", "骨粗鬆症・腰椎圧迫骨折"];
+
+/// 認知症高齢者の日常生活自立度 codes, including the NEC special characters Ⅰ–Ⅳ (CP932 87xx).
+const DEMENTIA_LEVELS: [&str; 9] = ["自立", "Ⅰ", "Ⅱa", "Ⅱb", "Ⅲa", "Ⅲb", "Ⅳ", "M", "Ⅱa"];
+const BEDRIDDEN_LEVELS: [&str; 9] = ["自立", "J1", "J2", "A1", "A2", "B1", "B2", "C1", "C2"];
+
+/// XML text with `&`, `<`, `>` escaped; in Shift_JIS, characters CP932 cannot hold become
+/// character references.
+fn push_xml_text(out: &mut String, text: &str, sjis: bool) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' if sjis => out.push_str("\r\n"),
+            c if sjis && (c as u32) > 0xFFFF => {
+                use std::fmt::Write;
+                let _ = write!(out, "&#x{:X};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// One `<Ikensho>` of an application whose opinion has arrived: items 1–113 as codes that follow
+/// the application's severity, 記入項目, and sometimes 特記事項 (in CDATA in some UTF-8 ones).
+fn write_opinion(ctx: &Ctx, p: &Person, a: &App, institution: u64, sjis: bool, out: &mut String, w: &mut Rng) {
+    use std::fmt::Write;
+    let eol = if sjis { "\r\n" } else { "\n" };
+    let date = |d: i32| {
+        let mut b = Vec::with_capacity(10);
+        push_iso_date(&mut b, d);
+        String::from_utf8_lossy(&b).to_string()
+    };
+    let written = (a.op_recv - w.range(1, 5)).max(a.op_req.max(a.date));
+    let ins = std::str::from_utf8(&ctx.insurer).unwrap_or_default();
+    let _ = write!(out, "  <Ikensho>{eol}    <InsuredNo>{}</InsuredNo>{eol}", String::from_utf8_lossy(&p.insured));
+    let _ = write!(out, "    <ApplicationDate>{}</ApplicationDate>{eol}    <BranchNo>{}</BranchNo>{eol}", date(a.date), a.branch);
+    let _ = write!(out, "    <MedicalInstitutionNo>{}1{:07}</MedicalInstitutionNo>{eol}", &ins[..2], institution * 7919 % 10_000_000);
+    out.push_str("    <DoctorName>");
+    push_xml_text(out, DOCTORS[(institution % DOCTORS.len() as u64) as usize], sjis);
+    let _ = write!(out, "</DoctorName>{eol}    <WrittenOn>{}</WrittenOn>{eol}", date(written));
+    let sev = a.sev.min(1000);
+    let level = |n: usize| ((sev as usize * n) / 1001).min(n - 1);
+    for no in 1..=113u32 {
+        let value: String = match no {
+            1..=12 => (if w.chance(sev / 8) { "1" } else { "0" }).into(),
+            13 => BEDRIDDEN_LEVELS[level(9)].into(),
+            14 => DEMENTIA_LEVELS[level(9)].into(),
+            15..=17 => (1 + level(4)).to_string(),
+            18 | 31 | 32 => (if w.chance(sev * 6) { "1" } else { "0" }).into(),
+            33 => (if w.chance(9000) { "1" } else { "2" }).into(),
+            34 => (1 + w.index(3)).to_string(),
+            85 => (1 + level(3)).to_string(),
+            113 => (if w.chance(500) { "1" } else { "0" }).into(),
+            _ => (if w.chance(sev * 4) { "1" } else { "0" }).into(),
+        };
+        // A few systems leave unchecked boxes out.
+        if value == "0" && no > 18 && w.chance(300) {
+            continue;
+        }
+        let _ = write!(out, "    <Item no=\"{no}\" value=\"");
+        push_xml_text(out, &value, sjis);
+        let _ = write!(out, "\"/>{eol}");
+    }
+    let height = 1450 + w.below(350);
+    let weight = 350 + w.below(450);
+    let _ = write!(out, "    <Entry no=\"1\">{}.{}</Entry>{eol}", height / 10, height % 10);
+    let _ = write!(out, "    <Entry no=\"2\">{}.{}</Entry>{eol}", weight / 10, weight % 10);
+    out.push_str("    <Entry no=\"3\">");
+    push_xml_text(out, DIAGNOSES[w.index(DIAGNOSES.len())], sjis);
+    let _ = write!(out, "</Entry>{eol}");
+    if w.chance(5000) {
+        let onset = a.date - w.range(200, 2000);
+        let _ = write!(out, "    <Entry no=\"4\">{}</Entry>{eol}", date(onset));
+    }
+    let remarks = OPINION_REMARKS[w.index(OPINION_REMARKS.len())];
+    if !remarks.is_empty() {
+        out.push_str("    <Remarks>");
+        if !sjis && w.chance(3000) && !remarks.contains("]]>") {
+            let _ = write!(out, "<![CDATA[{remarks}]]>");
+        } else {
+            push_xml_text(out, remarks, sjis);
+        }
+        let _ = write!(out, "</Remarks>{eol}");
+    }
+    let _ = write!(out, "  </Ikensho>{eol}");
 }
 
 /// The header row of the 住宅改修・福祉用具 CSV (mappings/housing_equipment_utf8.toml).
@@ -906,6 +1058,17 @@ fn push_date8(b: &mut Vec<u8>, d: i32) {
     push_pad(b, y.max(0) as u64, 4);
     b.push(b'0' + (m / 10) as u8);
     b.push(b'0' + (m % 10) as u8);
+    b.push(b'0' + (dd / 10) as u8);
+    b.push(b'0' + (dd % 10) as u8);
+}
+
+fn push_iso_date(b: &mut Vec<u8>, d: i32) {
+    let (y, m, dd) = civil(d);
+    push_pad(b, y.max(0) as u64, 4);
+    b.push(b'-');
+    b.push(b'0' + (m / 10) as u8);
+    b.push(b'0' + (m % 10) as u8);
+    b.push(b'-');
     b.push(b'0' + (dd / 10) as u8);
     b.push(b'0' + (dd % 10) as u8);
 }

@@ -7,7 +7,14 @@ use std::path::Path;
 fn demo_load_matches_the_golden_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ws = Workspace::new();
-    for f in ["hihokensha_141309.dat", "5311_141309_202610.csv", "nintei_09B_141309_202610.csv", "housing_141309_202610.csv"] {
+    for f in [
+        "hihokensha_141309.dat",
+        "5311_141309_202610.csv",
+        "nintei_09B_141309_202610.csv",
+        "housing_141309_202610.csv",
+        "ikensho_141309_202610_sjis.xml",
+        "ikensho_141309_202610_utf8.xml",
+    ] {
         std::fs::copy(root.join("sample-data").join(f), ws.path().join(f)).unwrap();
     }
     let gaiji = std::fs::read(root.join("sample-data/gaiji/141309.tsv")).unwrap();
@@ -18,6 +25,7 @@ fn demo_load_matches_the_golden_files() {
             ("5311_*.csv", "kokuhoren_5311"),
             ("nintei_09B_*.csv", "nintei_09b"),
             ("housing_*.csv", "housing_equipment_utf8"),
+            ("ikensho_*.xml", "ikensho_xml"),
         ],
         "gaiji = \"gaiji.tsv\"",
     );
@@ -31,7 +39,7 @@ fn demo_load_matches_the_golden_files() {
         .filter(|n| !n.starts_with('_'))
         .collect();
     sets.sort();
-    assert_eq!(sets.len(), 11);
+    assert_eq!(sets.len(), 12);
     for set in sets {
         let b = read_set(&ws.store(), &set).unwrap();
         let text = arrow::util::pretty::pretty_format_batches(&[b]).unwrap().to_string() + "\n";

@@ -15,3 +15,4 @@ mod run;
 mod sample;
 mod schedule;
 mod validation;
+mod xml;

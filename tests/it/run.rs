@@ -193,7 +193,7 @@ fn schema_list_and_show() {
 fn every_shipped_mapping_compiles_against_the_schemas() {
     let c = kiban::job::catalog::Catalog::embedded().expect("catalog");
     let layouts = c.compile_all().expect("shipped mappings compile");
-    assert_eq!(layouts.len(), 4);
+    assert_eq!(layouts.len(), 5);
     assert_eq!(c.schemas.sets.len(), 12);
 }
 

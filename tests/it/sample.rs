@@ -14,7 +14,7 @@ fn generated_exports_load_and_reconcile() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s: serde_json::Value = serde_json::from_str(&run.stdout).expect("json summary");
     let files = s["files"].as_array().unwrap();
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 6);
     for f in files {
         let st = &f["stats"];
         assert_eq!(st["read"].as_u64(), Some(st["accepted"].as_u64().unwrap() + st["quarantined"].as_u64().unwrap()));
@@ -30,6 +30,25 @@ fn generated_exports_load_and_reconcile() {
     for want in ["\r\n", "葛\u{E0100}", "𠮷", "\"𠮷田\"", ", "] {
         assert!(remarks.iter().flatten().any(|r| r.contains(want)), "a remark with {want:?} missing");
     }
+    // 主治医意見書 in both encodings: every opinion read, each belongs to an application of the 09B
+    // file, and text only Shift_JIS character references or UTF-8 can carry arrives.
+    let xml: Vec<&serde_json::Value> = files.iter().filter(|f| f["layout"] == "ikensho_xml").collect();
+    assert_eq!(xml.len(), 2);
+    assert!(xml.iter().all(|f| f["stats"]["quarantined"].as_u64() == Some(0) && f["stats"]["read"].as_u64() > Some(0)));
+    let op = read_set(&ws.path().join("store"), "physician_opinion").unwrap();
+    let read: u64 = xml.iter().map(|f| f["stats"]["read"].as_u64().unwrap()).sum();
+    assert_eq!(op.num_rows() as u64, read);
+    let cert = read_set(&ws.path().join("store"), "certification").unwrap();
+    let key = |b: &arrow::record_batch::RecordBatch, i: usize| {
+        ["insured_no", "application_date", "branch_no"].map(|c| strings(b, c)[i].clone().unwrap_or_default())
+    };
+    let apps: std::collections::HashSet<[String; 3]> = (0..cert.num_rows()).map(|i| key(&cert, i)).collect();
+    assert!((0..op.num_rows()).all(|i| apps.contains(&key(&op, i))), "an opinion of no application");
+    let op_remarks = strings(&op, "remarks");
+    for want in ["<140/90>", "& 週1回", "\n", "𠮷田", "山𥔎"] {
+        assert!(op_remarks.iter().flatten().any(|r| r.contains(want)), "an opinion remark with {want:?} missing");
+    }
+    assert!(strings(&op, "doctor_name").iter().flatten().any(|d| d.starts_with("𠮷田")), "外字 F041 mapped in both encodings");
     // Era boundaries occur and parse.
     let births = strings(&p, "birth_date");
     for d in ["1989-01-07", "1926-12-24", "1926-12-25", "1912-07-30"] {

@@ -177,6 +177,19 @@ impl<'a> Mapper<'a> {
         !matches!(self.vals[field], Val::Null)
     }
 
+    /// Applies the 外字 table to the scratch text from `start` on; a PUA character without a
+    /// mapping stays and is reported as a warning on `field`, named in the message by `place`.
+    fn map_gaiji(&mut self, start: usize, field: &str, place: &dyn std::fmt::Display) {
+        self.unmapped.clear();
+        self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
+        for u in &self.unmapped {
+            self.warnings.push(FieldWarning {
+                field: field.to_string(),
+                message: format!("{place} ({field}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is", u.code_point as u32),
+            });
+        }
+    }
+
     /// Cuts, decodes and converts field `fi` of `rec`, appending its text to the scratch buffer.
     fn convert_field(&mut self, rec: &RecordView<'_>, fi: usize) -> Result<(Val, usize, usize), RecordError> {
         let layout = self.layout;
@@ -212,16 +225,9 @@ impl<'a> Mapper<'a> {
             }
         }
         if !ascii {
-            self.unmapped.clear();
-            self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
-            for u in &self.unmapped {
-                self.warnings.push(FieldWarning {
-                    field: f.name.clone(),
-                    message: format!(
-                        "field {} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
-                        f.number, f.name, u.code_point as u32
-                    ),
-                });
+            match &f.place {
+                Some(place) => self.map_gaiji(start, &f.name, place),
+                None => self.map_gaiji(start, &f.name, &format_args!("field {}", f.number)),
             }
         }
         // Trim padding where the layout says the field is padded.
@@ -417,17 +423,7 @@ impl<'a> Mapper<'a> {
                 Some(span) => {
                     let start = self.text.len();
                     self.text.push_str(std::str::from_utf8(rec.text(span)).unwrap_or_default());
-                    self.unmapped.clear();
-                    self.gaiji.apply(&mut self.text, start, &mut self.unmapped);
-                    for u in &self.unmapped {
-                        self.warnings.push(FieldWarning {
-                            field: list.name.clone(),
-                            message: format!(
-                                "{} no {n} ({}): 外字 U+{:04X} has no mapping in the 外字 table; kept as is",
-                                list.element, list.name, u.code_point as u32
-                            ),
-                        });
-                    }
+                    self.map_gaiji(start, &list.name, &format_args!("element <{}> no {n}", list.element));
                     if self.text[start..].chars().all(|c| matches!(c, ' ' | '\u{3000}' | '\t' | '\n' | '\r')) {
                         self.text.truncate(start);
                         None

@@ -552,7 +552,6 @@ struct Capture {
 
 struct Rec {
     record_no: u64,
-    utf8_start: u64,
     offset: u64,
     fields: Vec<Option<(usize, usize, u64)>>,
     entries_start: usize,
@@ -808,7 +807,6 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
                 let offset = self.file_offset(before);
                 self.rec = Some(Rec {
                     record_no: self.record_no,
-                    utf8_start: before,
                     offset,
                     fields: vec![None; plan.fields.len()],
                     entries_start: out.entries.len(),
@@ -826,7 +824,9 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
                     XmlFieldSource::Element(n) => n.clone(),
                     XmlFieldSource::RootAttribute(n) => n.clone(),
                 },
-                Target::EntryValue(_) => plan.lists.iter().map(|l| l.element.clone()).next().unwrap_or_default(),
+                Target::EntryValue(k) => {
+                    out.entries.get(k).and_then(|e| plan.lists.get(e.list)).map(|l| l.element.clone()).unwrap_or_default()
+                }
             };
             let name = name.to_string();
             self.fault(&name, before, format!("element <{name}> inside <{inside}>"));
@@ -945,7 +945,6 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
             entries_end: out.entries.len(),
             fault,
         });
-        let _ = rec.utf8_start;
         self.reader.get_mut().release(after);
     }
 

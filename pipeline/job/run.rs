@@ -307,6 +307,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
     })?;
     tracing::info!(load = %load_id, base_version = ?base_version, files = inputs.len(), "load started");
     crate::fault::point("reading");
+    let mut stage = std::time::Instant::now();
     let result = (|| -> Result<LoadSummary, RunError> {
         // Read, decode and map every file.
         let mut files = Vec::new();
@@ -387,8 +388,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             return Err(RunError::AllRejected { first });
         }
 
+        stage_done("read", &mut stage);
         // Validation, part 1: row rules over each file's rows, before later-wins.
         let mut findings = apply_row_rules(&validator, &mut set_rows)?;
+        stage_done("row_rules", &mut stage);
         keep_quarantined(&mut keep, &set_modes, &findings);
 
         // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
@@ -409,6 +412,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             Ok(Some((name, schema, rows)))
         });
         let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+        stage_done("later_wins", &mut stage);
 
         // Published snapshots are read where they are needed: incremental sets (and snapshot sets
         // keeping quarantined keys) merge into them, and set rules read `published.*`/`snapshot.*`.
@@ -448,6 +452,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
         // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
         let set_findings = apply_set_rules(&validator, &mut tables)?;
+        stage_done("set_rules", &mut stage);
         keep_quarantined(&mut keep, &set_modes, &set_findings);
         findings.extend(set_findings);
         let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
@@ -545,12 +550,14 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
         })?;
         drop(sets_out);
+        stage_done("store", &mut stage);
         crate::fault::point("committed");
         ledger.record_version(&version_record(&store, &manifest, None)?)?;
         crate::fault::point("stored");
         let exit_code = exit_code_of(&files);
         let (changes, published) =
             complete(&ledger, &store, &catalog.schemas, &load_id, base.as_ref(), &manifest, exit_code, target.as_ref())?;
+        stage_done("diff_publish", &mut stage);
         for s in summaries.iter_mut() {
             if let Some(c) = changes.get(&s.record_set) {
                 s.changes = *c;
@@ -605,6 +612,12 @@ pub fn publish_load(job: &Job, load_id: &str) -> Result<crate::ledger::ReceiptRe
         }
         other => format!("load {load_id} is {other}: nothing of it was stored, so there is nothing to publish"),
     }))
+}
+
+/// Logs how long a stage of the load took (at debug level: `kiban -v run`), for profiling.
+fn stage_done(name: &str, since: &mut std::time::Instant) {
+    tracing::debug!(stage = name, seconds = since.elapsed().as_secs_f64(), "stage done");
+    *since = std::time::Instant::now();
 }
 
 /// 3 when records were quarantined or files skipped, else 0 (SPEC §11).

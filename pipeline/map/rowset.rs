@@ -264,6 +264,11 @@ pub fn later_wins(schema: &RecordSetSchema, parts: Vec<SetRows>, file_rank: &dyn
 
     // Later wins per key: sort by (key, apply date, file rank, record number).
     let rows = key_rows(schema, &new)?;
+    // Exports usually come sorted by key (被保険者番号): then every row wins as it is, and the
+    // sort and the copy of every column are skipped.
+    if (1..n).all(|i| rows.row(i - 1) < rows.row(i)) {
+        return Ok(LoadRows { batch: new, conflicts: Vec::new() });
+    }
     let records = new
         .column_by_name(SOURCE_RECORD)
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
@@ -367,4 +372,58 @@ fn merge_by_key(schema: &RecordSetSchema, prev: &RecordBatch, newer: &RecordBatc
     let keep = UInt32Array::from(out);
     let cols: Vec<ArrayRef> = both.columns().iter().map(|c| take(c.as_ref(), &keep, None)).collect::<Result<_, _>>()?;
     RecordBatch::try_new(schema.arrow.clone(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::builder::{SetBuilder, Value};
+
+    /// copayment_ratio rows (insurer, insured_no, valid_from, valid_to, ratio) in the given order.
+    fn rows(rows: &[(&str, i32, i64, i32)]) -> SetRows {
+        let catalog = crate::job::catalog::Catalog::embedded().expect("catalog");
+        let schema = catalog.schemas.get("copayment_ratio").expect("set").clone();
+        let mut b = SetBuilder::new(schema.clone());
+        for (i, &(insured, from, ratio, order)) in rows.iter().enumerate() {
+            for (c, col) in schema.columns[..schema.content_len()].iter().enumerate() {
+                let v = match col.name.as_str() {
+                    "insurer_no" => Value::Str("141309"),
+                    "insured_no" => Value::Str(insured),
+                    "valid_from" => Value::Date(from),
+                    "ratio" => Value::Int(ratio),
+                    _ => Value::Null,
+                };
+                b.column(c).append(v);
+            }
+            b.end_row("f.csv", i as u64 + 2, 0, Some(order));
+        }
+        b.finish(0)
+    }
+
+    fn content(batch: &RecordBatch) -> Vec<String> {
+        let insured = batch.column_by_name("insured_no").expect("col").as_any().downcast_ref::<StringArray>().expect("utf8").clone();
+        let records = batch.column_by_name(SOURCE_RECORD).expect("col").as_any().downcast_ref::<Int64Array>().expect("i64").clone();
+        (0..batch.num_rows()).map(|i| format!("{}@{}", insured.value(i), records.value(i))).collect()
+    }
+
+    #[test]
+    fn sorted_input_is_kept_as_it_is_and_unsorted_input_is_sorted_with_the_later_row_winning() {
+        let catalog = crate::job::catalog::Catalog::embedded().expect("catalog");
+        let schema = catalog.schemas.get("copayment_ratio").expect("set").clone();
+        let sorted = later_wins(&schema, vec![rows(&[("0001", 1, 1, 0), ("0002", 1, 2, 0), ("0002", 2, 1, 0)])], &|_| 0).expect("ok");
+        assert_eq!(content(&sorted.batch), ["0001@2", "0002@3", "0002@4"]);
+        assert!(sorted.conflicts.is_empty());
+        // Out of order, and key 0002/1 twice: the row with the later apply date wins, whatever
+        // its place in the file, and the earlier one is reported as a conflict.
+        let shuffled =
+            later_wins(&schema, vec![rows(&[("0002", 2, 1, 0), ("0002", 1, 3, 9), ("0001", 1, 1, 0), ("0002", 1, 2, 5)])], &|_| 0)
+                .expect("ok");
+        assert_eq!(content(&shuffled.batch), ["0001@4", "0002@3", "0002@2"]);
+        assert_eq!(shuffled.conflicts.len(), 1);
+        assert_eq!(shuffled.conflicts[0].later.1, 3);
+        // Equal keys in key order still go through the tie-break: the later record wins.
+        let dup = later_wins(&schema, vec![rows(&[("0001", 1, 1, 0), ("0001", 1, 2, 0)])], &|_| 0).expect("ok");
+        assert_eq!(content(&dup.batch), ["0001@3"]);
+        assert_eq!(dup.batch.num_rows(), 1);
+    }
 }

@@ -16,14 +16,26 @@
 //! a version without a manifest are what a crash left behind, and the next commit removes them.
 //! Parquet files are zstd-compressed, sorted by key (recorded as sorting columns), with
 //! statistics, readable by DuckDB, pyarrow and Spark as hive-partitioned datasets.
+//!
+//! A file is written a row group (256 Ki rows) at a time, its columns encoded and compressed on
+//! every core ([`PartWriter`]); zstd level 1, Arrow C++'s (pyarrow's) default: ≈ 3× faster than
+//! level 3 for a few percent more bytes, and the store is written at every load.
+//!
+//! ```text
+//!  batches ─► buffer to 256 Ki rows ─► column 1 ─► encode + zstd ─┐ (on every core)
+//!                                      column 2 ─► encode + zstd ─┼─► row group, in column order ─► file
+//!                                      …                           ┘
+//! ```
 
 use crate::schema::RecordSetSchema;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -127,19 +139,74 @@ pub struct PartWriter<'a> {
     parent: PathBuf,
     tmp: PathBuf,
     file_path: PathBuf,
-    writer: ArrowWriter<HashingWriter<std::io::BufWriter<std::fs::File>>>,
+    writer: SerializedFileWriter<HashingWriter<std::io::BufWriter<std::fs::File>>>,
+    columns: ArrowRowGroupWriterFactory,
+    schema: arrow::datatypes::SchemaRef,
+    /// Rows waiting for their row group.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    row_groups: usize,
     rows: u64,
 }
+
+/// Rows per row group of the store's files.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 impl PartWriter<'_> {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).map_err(|source| StoreError::Parquet { path: self.file_path.clone(), source })
+        let mut off = 0;
+        while off < batch.num_rows() {
+            let len = (ROW_GROUP_ROWS - self.pending_rows).min(batch.num_rows() - off);
+            self.pending.push(batch.slice(off, len));
+            self.pending_rows += len;
+            off += len;
+            if self.pending_rows == ROW_GROUP_ROWS {
+                self.flush_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the pending rows as one row group, its columns on every core.
+    fn flush_row_group(&mut self) -> Result<(), StoreError> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        let batch = match self.pending.as_slice() {
+            [one] => one.clone(),
+            many => arrow::compute::concat_batches(&self.schema, many)
+                .map_err(|e| pq(parquet::errors::ParquetError::ArrowError(e.to_string())))?,
+        };
+        self.pending.clear();
+        self.pending_rows = 0;
+        let mut writers = self.columns.create_column_writers(self.row_groups).map_err(pq)?.into_iter();
+        let mut work = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            for leaf in compute_leaves(field, column).map_err(pq)? {
+                let writer = writers.next().ok_or_else(|| pq(parquet::errors::ParquetError::General("a leaf without a writer".into())))?;
+                work.push((writer, leaf));
+            }
+        }
+        let chunks = crate::parallel::par_map(work, |(mut writer, leaf)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
+            writer.write(&leaf)?;
+            writer.close()
+        });
+        let mut group = self.writer.next_row_group().map_err(pq)?;
+        for chunk in chunks {
+            chunk.and_then(|c| c.append_to_row_group(&mut group)).map_err(pq)?;
+        }
+        group.close().map_err(pq)?;
+        self.row_groups += 1;
+        Ok(())
     }
 
     /// Closes the file, fsyncs it and renames its directory into place.
-    pub fn finish(self) -> Result<StoredFile, StoreError> {
+    pub fn finish(mut self) -> Result<StoredFile, StoreError> {
+        self.flush_row_group()?;
         let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        // Writes the footer and hands back the file.
         let mut hashed = self.writer.into_inner().map_err(pq)?;
         hashed.flush().map_err(io(&self.file_path))?;
         let (bytes, sha256) = (hashed.bytes, hex::encode(sha2::Digest::finalize(hashed.hasher)));
@@ -375,13 +442,7 @@ impl Store {
     /// Writes `batch` as one Parquet file in a new directory `final_dir`, atomically.
     fn write_dir(&self, final_dir: &Path, batch: &RecordBatch, sorting: Option<Vec<SortingColumn>>) -> Result<StoredFile, StoreError> {
         let mut w = self.part_writer(final_dir, batch.schema(), sorting)?;
-        let step = 64 * 1024;
-        let mut off = 0;
-        while off < batch.num_rows() {
-            let len = step.min(batch.num_rows() - off);
-            w.write(&batch.slice(off, len))?;
-            off += len;
-        }
+        w.write(batch)?;
         w.finish()
     }
 
@@ -405,15 +466,31 @@ impl Store {
         let file = std::fs::File::create(&file_path).map_err(io(&file_path))?;
         let file = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: sha2::Sha256::default(), bytes: 0 };
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(256 * 1024))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_sorting_columns(sorting)
             .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let writer =
-            ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| StoreError::Parquet { path: file_path.clone(), source })?;
-        Ok(PartWriter { store: self, final_dir: final_dir.to_path_buf(), parent, tmp, file_path, writer, rows: 0 })
+        // ArrowWriter sets the file up (Parquet schema, the Arrow schema in the metadata); its
+        // lower half then takes row groups whose columns were encoded in parallel.
+        let (writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|source| StoreError::Parquet { path: file_path.clone(), source })?;
+        Ok(PartWriter {
+            store: self,
+            final_dir: final_dir.to_path_buf(),
+            parent,
+            tmp,
+            file_path,
+            writer,
+            columns,
+            schema,
+            pending: Vec::new(),
+            pending_rows: 0,
+            row_groups: 0,
+            rows: 0,
+        })
     }
 
     /// Commits a load as the next version of its insurer.

@@ -25,8 +25,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PY = sys.executable
 INSURER = "141309"
-# Per 1M persons the sample generator writes ≈ 308,900 records of 5311.
-RECORDS_5311_PER_PERSON = 0.3089
 
 
 class Result:

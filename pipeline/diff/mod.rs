@@ -11,8 +11,9 @@
 //!
 //! Neither snapshot is held in memory: both are read in batches, first only their key and
 //! `row_hash` columns (the store keeps `row_hash`, see `map::rowset`), then only the rows that
-//! changed. Memory grows with the number of changes (8 bytes per change, 32 more per update), not
-//! with the snapshots. The merge checks that each side is strictly ordered by key, so a store file
+//! changed; the hashes of the changed rows are kept from the first pass, so no
+//! `row_hash` is decoded twice. Memory grows with the number of changes (8 bytes per change, 32 per
+//! hash it carries: one for an insert or delete, two for an update), not with the snapshots. The merge checks that each side is strictly ordered by key, so a store file
 //! that is not sorted is an error, never a wrong diff.
 //!
 //! A change row holds `op` (`insert`, `update`, `delete`), `old_row_hash` and `new_row_hash`,
@@ -23,8 +24,9 @@
 
 use crate::schema::{ROW_HASH, RecordSetSchema};
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{DynComparator, make_comparator};
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
@@ -36,7 +38,7 @@ pub const OP: &str = "op";
 pub const OLD_ROW_HASH: &str = "old_row_hash";
 pub const NEW_ROW_HASH: &str = "new_row_hash";
 
-const BATCH: usize = 64 * 1024;
+const BATCH: usize = 8 * 1024;
 const OUT_BATCH: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,9 +160,16 @@ impl<'a> Snapshot<'a> {
         Ok(out)
     }
 
-    /// The selected rows (global indices, ascending) of one row group, as batches of `names`.
-    fn read_selected(&self, names: &[&str], (fi, gi, first, rows): RowGroup, sel: &[u64]) -> Result<Vec<RecordBatch>, DiffError> {
-        let Some(path) = self.files.get(fi) else { return Ok(Vec::new()) };
+    /// The selected rows (global indices, ascending) of one row group, as batches of `names`,
+    /// handed to `send` until it returns false.
+    fn read_selected(
+        &self,
+        names: &[&str],
+        (fi, gi, first, rows): RowGroup,
+        sel: &[u64],
+        send: &mut dyn FnMut(Result<RecordBatch, DiffError>) -> bool,
+    ) -> Result<(), DiffError> {
+        let Some(path) = self.files.get(fi) else { return Ok(()) };
         let b = Self::builder(path)?;
         let idx = self.columns(path, &b, names)?;
         let mask = ProjectionMask::roots(b.parquet_schema(), idx.iter().copied());
@@ -192,12 +201,42 @@ impl<'a> Snapshot<'a> {
             record_set: self.set.name.clone(),
             reason: e.to_string(),
         };
-        reader.map(|r| r.and_then(|b| in_order(b, names)).map_err(layout)).collect()
+        for batch in reader {
+            if !send(batch.and_then(|b| in_order(b, names)).map_err(layout)) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Key rows and hashes of one batch of a side, in key order.
-type KeyBatch = (Rows, StringArray, usize);
+/// The key columns (in key order) and hashes of one batch of a side, and the file it is from.
+type KeyBatch = (Vec<ArrayRef>, StringArray, usize);
+
+/// Compares rows of two batches of key columns, column by column in key order (the order the
+/// store sorted them in: ascending, nulls first). Built once per pair of batches, so the merge
+/// compares values where they are, without converting every key first.
+struct KeyCmp(Vec<DynComparator>);
+
+impl KeyCmp {
+    fn new(a: &[ArrayRef], b: &[ArrayRef]) -> Result<KeyCmp, arrow::error::ArrowError> {
+        a.iter().zip(b).map(|(x, y)| make_comparator(x.as_ref(), y.as_ref(), SortOptions::default())).collect::<Result<_, _>>().map(KeyCmp)
+    }
+
+    fn cmp(&self, i: usize, j: usize) -> std::cmp::Ordering {
+        for c in &self.0 {
+            match c(i, j) {
+                std::cmp::Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+}
+
+fn key_rows(keys: &[ArrayRef]) -> usize {
+    keys.first().map_or(0, |k| k.len())
+}
 
 /// The batch's columns in the order of `names` (a projection keeps the file's column order).
 fn in_order(batch: RecordBatch, names: &[&str]) -> Result<RecordBatch, arrow::error::ArrowError> {
@@ -209,13 +248,29 @@ fn in_order(batch: RecordBatch, names: &[&str]) -> Result<RecordBatch, arrow::er
 /// A row group: (file, group in the file, global index of its first row, rows).
 type RowGroup = (usize, usize, u64, u64);
 
-/// What the merge of phase 1 finds: ops in key order (op | row index), the old hashes of the
-/// updates in the same order, and the counts.
-type Merged = (Vec<u64>, Vec<[u8; 32]>, ChangeCounts);
+/// What the merge of phase 1 finds: ops in key order (op | row index), the old hashes (of
+/// deletes and updates) and the new hashes (of inserts and updates) in the same order, and the
+/// counts. Phase 2 then reads no `row_hash` column again: it is the largest column of a store
+/// file (random hex compresses least), and decoding it twice was a third of a diff's time.
+type Merged = (Vec<u64>, Vec<Hash>, Vec<Hash>, ChangeCounts);
 
-/// Reads one side's key and row_hash columns, converts the keys to comparable rows and checks
-/// their order within each batch; runs on its own thread, ahead of the merge by a few batches.
-fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std::sync::mpsc::SyncSender<Result<KeyBatch, DiffError>>) {
+/// A `row_hash` (32 hex digits, checked when read) as bytes.
+type Hash = [u8; 32];
+
+fn hash_bytes(s: &str) -> Hash {
+    let mut h = [0u8; 32];
+    let n = s.len().min(32);
+    h[..n].copy_from_slice(&s.as_bytes()[..n]);
+    h
+}
+
+fn hash_str(h: &Hash) -> &str {
+    std::str::from_utf8(h).unwrap_or("")
+}
+
+/// Reads one side's key and row_hash columns and checks the keys' order within each batch; runs
+/// on its own thread, ahead of the merge by a few batches.
+fn produce(snapshot: &Snapshot<'_>, names: &[&str], tx: std::sync::mpsc::SyncSender<Result<KeyBatch, DiffError>>) {
     let nkey = names.len() - 1;
     let readers = match snapshot.readers(names) {
         Ok(r) => r,
@@ -231,18 +286,24 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std
         for batch in reader {
             let item = batch.map_err(|e| layout(e.to_string())).and_then(|batch| {
                 let batch = in_order(batch, names).map_err(|e| layout(e.to_string()))?;
-                let rows = conv.convert_columns(&batch.columns()[..nkey]).map_err(|e| layout(e.to_string()))?;
+                let keys = batch.columns()[..nkey].to_vec();
                 let hashes = batch
                     .column(nkey)
                     .as_any()
                     .downcast_ref::<StringArray>()
                     .cloned()
                     .ok_or_else(|| layout("row_hash is not text".into()))?;
-                if let Some(i) = (1..rows.num_rows()).find(|&i| rows.row(i - 1) >= rows.row(i)) {
+                // The merge keeps hashes as 32 bytes: anything else is not a row_hash of kiban.
+                if hashes.null_count() > 0 || hashes.value_offsets().windows(2).any(|w| w[1] - w[0] != 32) {
+                    return Err(layout("a row_hash that is not 32 hex digits".into()));
+                }
+                let within = KeyCmp::new(&keys, &keys).map_err(|e| layout(e.to_string()))?;
+                let n = key_rows(&keys);
+                if let Some(i) = (1..n).find(|&i| within.cmp(i - 1, i).is_ge()) {
                     return Err(DiffError::Unsorted { path: path.clone(), record_set: snapshot.set.name.clone(), row: index + i as u64 });
                 }
-                index += rows.num_rows() as u64;
-                Ok((rows, hashes, fi))
+                index += n as u64;
+                Ok((keys, hashes, fi))
             });
             let failed = item.is_err();
             if tx.send(item).is_err() || failed {
@@ -252,19 +313,22 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], conv: &RowConverter, tx: std
     }
 }
 
-/// One side of the merge: the current batch of key rows and hashes.
+/// One side of the merge: the current batch of keys and hashes.
 struct Cursor<'a> {
     set: &'a RecordSetSchema,
     files: &'a [PathBuf],
     rx: std::sync::mpsc::Receiver<Result<KeyBatch, DiffError>>,
     /// The file the current batch came from.
     file: usize,
-    rows: Option<Rows>,
+    keys: Vec<ArrayRef>,
     hashes: StringArray,
     pos: usize,
     /// Global index of the row at `pos`.
     index: u64,
-    last: Option<OwnedRow>,
+    /// The key of the previous batch's last row (one-row arrays).
+    last: Option<Vec<ArrayRef>>,
+    /// Counts batches taken, so the merge knows when to compare against a new one.
+    batches: u64,
 }
 
 impl<'a> Cursor<'a> {
@@ -274,40 +338,40 @@ impl<'a> Cursor<'a> {
             files: &snapshot.files,
             rx,
             file: 0,
-            rows: None,
+            keys: Vec::new(),
             hashes: StringArray::from(Vec::<&str>::new()),
             pos: 0,
             index: 0,
             last: None,
+            batches: 0,
         }
     }
 
     /// Makes `pos` point at a row, taking batches as needed; false at the end.
     fn fill(&mut self) -> Result<bool, DiffError> {
         loop {
-            if let Some(rows) = &self.rows
-                && self.pos < rows.num_rows()
-            {
+            let n = key_rows(&self.keys);
+            if self.pos < n {
                 return Ok(true);
             }
-            if let Some(rows) = self.rows.take()
-                && rows.num_rows() > 0
-            {
-                self.last = Some(rows.row(rows.num_rows() - 1).owned());
+            if n > 0 {
+                self.last = Some(self.keys.iter().map(|k| k.slice(n - 1, 1)).collect());
             }
             let Ok(next) = self.rx.recv() else { return Ok(false) };
-            let (rows, hashes, file) = next?;
+            let (keys, hashes, file) = next?;
             self.file = file;
             // Strict key order across batches (the producer checked within each).
-            if let (Some(l), true) = (&self.last, rows.num_rows() > 0)
-                && l.row() >= rows.row(0)
+            if let Some(l) = &self.last
+                && key_rows(&keys) > 0
+                && KeyCmp::new(l, &keys)?.cmp(0, 0).is_ge()
             {
                 let path = self.files.get(self.file).cloned().unwrap_or_default();
                 return Err(DiffError::Unsorted { path, record_set: self.set.name.clone(), row: self.index });
             }
-            self.rows = Some(rows);
+            self.keys = keys;
             self.hashes = hashes;
             self.pos = 0;
+            self.batches += 1;
         }
     }
 
@@ -317,14 +381,23 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The selected rows of one side, in order: row groups are decoded a window at a time on every
-/// core, so memory holds at most one window of selected rows.
+/// Row groups holding selected rows, with their selected global indices.
+type Selection = Vec<(RowGroup, Vec<u64>)>;
+
+enum GroupMsg {
+    Batch(Box<Result<RecordBatch, DiffError>>),
+    Done,
+}
+
+/// The selected rows of one side, in order. Reader threads decode its row groups (worker `w` of
+/// `n` takes groups w, w + n, …) while the merge gathers and writes change rows; each sends a
+/// few batches ahead, so memory holds a few batches per thread.
 struct Selected<'a> {
     snapshot: &'a Snapshot<'a>,
-    names: Vec<&'a str>,
-    /// Row groups holding selected rows, with their selected global indices.
-    groups: std::vec::IntoIter<(RowGroup, Vec<u64>)>,
-    ready: std::collections::VecDeque<RecordBatch>,
+    rxs: Vec<std::sync::mpsc::Receiver<GroupMsg>>,
+    /// The group (in order) the next batch comes from, and how many there are.
+    group: usize,
+    groups: usize,
     batch: Option<RecordBatch>,
     row: usize,
     /// The batch's index in the chunk being gathered, once it has given a row to it.
@@ -332,7 +405,8 @@ struct Selected<'a> {
 }
 
 impl<'a> Selected<'a> {
-    fn new(snapshot: &'a Snapshot<'a>, names: Vec<&'a str>, sel: &[u64]) -> Result<Selected<'a>, DiffError> {
+    /// The row groups that hold the selected rows (global indices, ascending) of `snapshot`.
+    fn groups(snapshot: &Snapshot<'_>, sel: &[u64]) -> Result<Selection, DiffError> {
         let mut groups = Vec::new();
         if !sel.is_empty() {
             let mut it = sel.iter().copied().peekable();
@@ -350,20 +424,48 @@ impl<'a> Selected<'a> {
                 }
             }
         }
-        Ok(Selected { snapshot, names, groups: groups.into_iter(), ready: Default::default(), batch: None, row: 0, slot: None })
+        Ok(groups)
     }
 
-    fn refill(&mut self) -> Result<bool, DiffError> {
-        let window = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let work: Vec<_> = self.groups.by_ref().take(window).collect();
-        if work.is_empty() {
-            return Ok(false);
+    fn spawn<'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'a>,
+        snapshot: &'a Snapshot<'a>,
+        names: &'a [&'a str],
+        groups: &'a Selection,
+        workers: usize,
+    ) -> Selected<'a> {
+        let workers = workers.clamp(1, groups.len().max(1));
+        let mut rxs = Vec::new();
+        for worker in 0..workers {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            scope.spawn(move || {
+                for (g, sel) in groups.iter().skip(worker).step_by(workers) {
+                    let mut open = true;
+                    let read = snapshot.read_selected(names, *g, sel, &mut |b| {
+                        let failed = b.is_err();
+                        open = tx.send(GroupMsg::Batch(Box::new(b))).is_ok() && !failed;
+                        open
+                    });
+                    if let Err(e) = read {
+                        let _ = tx.send(GroupMsg::Batch(Box::new(Err(e))));
+                        return;
+                    }
+                    if !open || tx.send(GroupMsg::Done).is_err() {
+                        return;
+                    }
+                }
+            });
+            rxs.push(rx);
         }
-        let (snapshot, names) = (self.snapshot, &self.names);
-        for r in crate::parallel::par_map(work, |(g, sel)| snapshot.read_selected(names, g, &sel)) {
-            self.ready.extend(r?);
+        Selected { snapshot, rxs, group: 0, groups: groups.len(), batch: None, row: 0, slot: None }
+    }
+
+    fn short(&self) -> DiffError {
+        DiffError::Layout {
+            path: self.snapshot.files.first().cloned().unwrap_or_default(),
+            record_set: self.snapshot.set.name.clone(),
+            reason: "fewer rows than its metadata says (did the file change during the diff?)".into(),
         }
-        Ok(true)
     }
 
     /// The next selected row, as (batch index in `chunk`, row).
@@ -384,21 +486,19 @@ impl<'a> Selected<'a> {
                 self.row += 1;
                 return Ok((slot, self.row - 1));
             }
-            match self.ready.pop_front() {
-                Some(b) => {
-                    self.batch = Some(b);
+            if self.group >= self.groups {
+                return Err(self.short());
+            }
+            let rx = self.rxs.get(self.group % self.rxs.len().max(1)).ok_or_else(|| self.short())?;
+            match rx.recv() {
+                Ok(GroupMsg::Batch(b)) => {
+                    self.batch = Some((*b)?);
                     self.row = 0;
                     self.slot = None;
                 }
-                None => {
-                    if !self.refill()? {
-                        return Err(DiffError::Layout {
-                            path: self.snapshot.files.first().cloned().unwrap_or_default(),
-                            record_set: self.snapshot.set.name.clone(),
-                            reason: "fewer rows than its metadata says (did the file change during the diff?)".into(),
-                        });
-                    }
-                }
+                Ok(GroupMsg::Done) => self.group += 1,
+                // A reader that stopped without an error: never a silently short diff.
+                Err(_) => return Err(self.short()),
             }
         }
     }
@@ -412,33 +512,36 @@ const INDEX: u64 = (1 << 62) - 1;
 /// The merge of phase 1: ops in key order (op | row index), the old hashes of updates, counts.
 fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError> {
     let mut ops: Vec<u64> = Vec::new();
-    let mut old_hashes: Vec<[u8; 32]> = Vec::new();
+    let (mut old_hashes, mut new_hashes): (Vec<Hash>, Vec<Hash>) = (Vec::new(), Vec::new());
     let mut counts = ChangeCounts::default();
-    let hash32 = |s: &str| -> [u8; 32] {
-        let mut h = [0u8; 32];
-        let n = s.len().min(32);
-        h[..n].copy_from_slice(&s.as_bytes()[..n]);
-        h
-    };
+    // The comparator of the current pair of batches, with the batch counts it was built for.
+    let mut cmp: Option<(u64, u64, KeyCmp)> = None;
     loop {
         let (ha, hb) = (a.fill()?, b.fill()?);
         let ord = match (ha, hb) {
             (false, false) => break,
             (true, false) => std::cmp::Ordering::Less,
             (false, true) => std::cmp::Ordering::Greater,
-            (true, true) => match (&a.rows, &b.rows) {
-                (Some(ra), Some(rb)) => ra.row(a.pos).cmp(&rb.row(b.pos)),
-                _ => break,
-            },
+            (true, true) => {
+                if !matches!(&cmp, Some((x, y, _)) if *x == a.batches && *y == b.batches) {
+                    cmp = Some((a.batches, b.batches, KeyCmp::new(&a.keys, &b.keys)?));
+                }
+                match &cmp {
+                    Some((_, _, c)) => c.cmp(a.pos, b.pos),
+                    None => break,
+                }
+            }
         };
         match ord {
             std::cmp::Ordering::Less => {
                 ops.push(DELETE | a.index);
+                old_hashes.push(hash_bytes(a.hashes.value(a.pos)));
                 counts.deletes += 1;
                 a.advance();
             }
             std::cmp::Ordering::Greater => {
                 ops.push(INSERT | b.index);
+                new_hashes.push(hash_bytes(b.hashes.value(b.pos)));
                 counts.inserts += 1;
                 b.advance();
             }
@@ -448,7 +551,8 @@ fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError>
                     counts.unchanged += 1;
                 } else {
                     ops.push(UPDATE | b.index);
-                    old_hashes.push(hash32(oh));
+                    old_hashes.push(hash_bytes(oh));
+                    new_hashes.push(hash_bytes(nh));
                     counts.updates += 1;
                 }
                 a.advance();
@@ -456,7 +560,7 @@ fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError>
             }
         }
     }
-    Ok((ops, old_hashes, counts))
+    Ok((ops, old_hashes, new_hashes, counts))
 }
 
 /// Diffs two snapshots of `set` (the old one may be absent: everything is an insert) and hands
@@ -484,17 +588,15 @@ fn diff_with(
     let key_names: Vec<&str> = set.key.iter().map(|&k| set.columns[k].name.as_str()).collect();
     let mut names = key_names.clone();
     names.push(ROW_HASH);
-    let fields: Vec<SortField> = set.key.iter().map(|&k| SortField::new(set.columns[k].data_type.clone())).collect();
-    let conv = RowConverter::new(fields)?;
 
     // Phase 1: merge the key and row_hash columns of both sides, each decoded on its own thread.
-    let (ops, old_hashes, counts) = std::thread::scope(|scope| {
+    let (ops, old_hashes, new_hashes, counts) = std::thread::scope(|scope| {
         let (old_tx, old_rx) = std::sync::mpsc::sync_channel(2);
         let (new_tx, new_rx) = std::sync::mpsc::sync_channel(2);
-        let (names, conv) = (&names, &conv);
+        let names = &names;
         let (old, new) = (&old, &new);
-        scope.spawn(move || produce(old, names, conv, old_tx));
-        scope.spawn(move || produce(new, names, conv, new_tx));
+        scope.spawn(move || produce(old, names, old_tx));
+        scope.spawn(move || produce(new, names, new_tx));
         merge_keys(Cursor::new(old, old_rx), Cursor::new(new, new_rx))
     })?;
     if ops.is_empty() {
@@ -504,46 +606,48 @@ fn diff_with(
     // Phase 2: read only the changed rows and interleave them in key order.
     let out_schema = change_schema(set);
     let row_names: Vec<&str> = set.arrow.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != ROW_HASH).collect();
-    let mut new_names = row_names.clone();
-    new_names.push(ROW_HASH);
     let new_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE != DELETE).map(|&o| o & INDEX).collect();
     let old_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE == DELETE).map(|&o| o & INDEX).collect();
-    let mut new_rows = Selected::new(&new, new_names, &new_sel)?;
-    let mut old_keys = Selected::new(&old, names.clone(), &old_sel)?;
+    let (new_groups, old_groups) = (Selected::groups(&new, &new_sel)?, Selected::groups(&old, &old_sel)?);
     let key_pos: Vec<Option<usize>> = row_names.iter().map(|n| key_names.iter().position(|k| k == n)).collect();
-    let nrow = row_names.len();
-    let mut updates = old_hashes.iter();
-    let mut chunk = Chunk::default();
-    for &op in &ops {
-        let kind = op & DELETE;
-        if kind == DELETE {
-            let (src, row) = old_keys.next_row(&mut chunk)?;
-            let hash = chunk.batches[src].column(key_names.len()).as_any().downcast_ref::<StringArray>().map(|h| h.value(row).to_string());
-            chunk.push("delete", hash, None, src, row);
-        } else {
-            let (src, row) = new_rows.next_row(&mut chunk)?;
-            let hash = chunk.batches[src].column(nrow).as_any().downcast_ref::<StringArray>().map(|h| h.value(row).to_string());
-            let (name, old) =
-                if kind == UPDATE { ("update", updates.next().map(|h| String::from_utf8_lossy(h).into_owned())) } else { ("insert", None) };
-            chunk.push(name, old, hash, src, row);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (new, old, row_names, key_names_ref) = (&new, &old, &row_names, &key_names);
+    let (new_groups, old_groups) = (&new_groups, &old_groups);
+    std::thread::scope(|scope| {
+        // The new side's rows carry every column: its groups are read on every core; the old
+        // side's deleted keys are one column, read on one.
+        let mut new_rows = Selected::spawn(scope, new, row_names, new_groups, cores);
+        let mut old_keys = Selected::spawn(scope, old, key_names_ref, old_groups, 1);
+        let (mut old_hashes, mut new_hashes) = (old_hashes.iter(), new_hashes.iter());
+        let mut chunk = Chunk::default();
+        for &op in &ops {
+            let kind = op & DELETE;
+            if kind == DELETE {
+                let (src, row) = old_keys.next_row(&mut chunk)?;
+                chunk.push("delete", old_hashes.next().map(hash_str), None, src, row);
+            } else {
+                let (src, row) = new_rows.next_row(&mut chunk)?;
+                let (name, old) = if kind == UPDATE { ("update", old_hashes.next().map(hash_str)) } else { ("insert", None) };
+                chunk.push(name, old, new_hashes.next().map(hash_str), src, row);
+            }
+            if chunk.len() >= out_batch {
+                sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
+                new_rows.slot = None;
+                old_keys.slot = None;
+            }
         }
-        if chunk.len() >= out_batch {
+        if chunk.len() > 0 {
             sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
-            new_rows.slot = None;
-            old_keys.slot = None;
         }
-    }
-    if chunk.len() > 0 {
-        sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
-    }
-    Ok(counts)
+        Ok(counts)
+    })
 }
 
 /// Change rows being gathered: where each row comes from, and its op and hashes.
 #[derive(Default)]
 struct Chunk {
-    /// Batches rows come from: new rows (all row columns, then row_hash) or deleted keys (the
-    /// key columns, then row_hash).
+    /// Batches rows come from: new rows (all row columns but row_hash) or deleted keys (the key
+    /// columns).
     batches: Vec<RecordBatch>,
     from: Vec<(usize, usize)>,
     op: StringBuilder,
@@ -556,7 +660,7 @@ impl Chunk {
         self.from.len()
     }
 
-    fn push(&mut self, op: &str, old: Option<String>, new: Option<String>, src: usize, row: usize) {
+    fn push(&mut self, op: &str, old: Option<&str>, new: Option<&str>, src: usize, row: usize) {
         self.op.append_value(op);
         self.old.append_option(old);
         self.new.append_option(new);
@@ -573,7 +677,7 @@ impl Chunk {
                 .iter()
                 .map(|b| {
                     // Row batches have every row column; a deleted-key batch only the key.
-                    if b.num_columns() == nkey + 1 {
+                    if b.num_columns() == nkey {
                         match key_pos[c] {
                             Some(k) => b.column(k).clone(),
                             None => arrow::array::new_null_array(field.data_type(), b.num_rows()),

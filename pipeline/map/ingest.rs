@@ -21,7 +21,7 @@ use crate::codec::wareki::EraTable;
 use crate::read::csv::CsvSplitter;
 use crate::read::fixed::{FixedSplitter, Terminator};
 use crate::read::xml::{XmlError, XmlReadError, XmlStreamError};
-use crate::read::{RecordSplitter, RecordView, SplitError, SplitStreamError, split_stream};
+use crate::read::{RecordSplitter, RecordView, SplitError, SplitStreamError, split_stream, split_stream_ahead};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -411,7 +411,7 @@ fn detect_terminator(path: &Path, record_len: usize) -> std::io::Result<Terminat
     Ok(if got == record_len + 2 && &buf[record_len..] == b"\r\n" { Terminator::Crlf } else { Terminator::None })
 }
 
-fn splitter_for(layout: &Layout, path: &Path) -> Result<Box<dyn RecordSplitter>, FileError> {
+fn splitter_for(layout: &Layout, path: &Path) -> Result<Box<dyn RecordSplitter + Send>, FileError> {
     Ok(match layout.format {
         SourceFormat::Xml { .. } => {
             return Err(FileError::Io(std::io::Error::other("internal: an XML layout has no record splitter")));
@@ -561,8 +561,9 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
             }
         }
     } else {
+        // Reading, hashing and splitting run a few batches ahead of the mapping, on another core.
         let mut splitter = splitter_for(layout, path)?;
-        let res = split_stream(&mut reader, splitter.as_mut(), on_bytes, |batch| {
+        let res = split_stream_ahead(&mut reader, splitter.as_mut(), on_bytes, |batch| {
             for rec in batch.iter() {
                 state.record(rec)?;
             }

@@ -228,9 +228,160 @@ pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
     Ok(())
 }
 
+/// Batches the splitting thread of [`split_stream_ahead`] may be ahead of the sink.
+const AHEAD: usize = 4;
+
+/// [`split_stream`] on two cores: reading the file (and whatever `reader` does, such as hashing
+/// it) and splitting it into records run on a thread of their own, a few batches ahead, while
+/// `sink` takes the batches in file order on the calling thread. The errors are those
+/// `split_stream` gives on the same input: the splitting thread stops at the chunk where it
+/// fails, after the sink has had every batch before it, and a sink error stops the reading.
+/// Batches are handed back for reuse, so memory stays at a few chunks and batches.
+pub fn split_stream_ahead<R: Read + Send, S: RecordSplitter + Send + ?Sized, E>(
+    mut reader: R,
+    splitter: &mut S,
+    mut on_bytes: impl FnMut(usize),
+    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
+) -> Result<(), SplitStreamError<E>> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(RawRecords, usize)>(AHEAD);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<RawRecords>();
+        let producer = scope.spawn(move || -> Result<(), SplitStreamError<std::convert::Infallible>> {
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            let mut batch = RawRecords::default();
+            let mut bytes = 0usize;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(SplitStreamError::Io(e)),
+                };
+                bytes += n;
+                splitter.feed(&buf[..n], &mut batch).map_err(SplitStreamError::Split)?;
+                if !batch.is_empty() {
+                    let next = back_rx.try_recv().unwrap_or_default();
+                    if tx.send((std::mem::replace(&mut batch, next), std::mem::take(&mut bytes))).is_err() {
+                        // The sink failed; its error is the one to report.
+                        return Ok(());
+                    }
+                }
+            }
+            splitter.finish(&mut batch).map_err(SplitStreamError::Split)?;
+            let _ = tx.send((batch, bytes));
+            Ok(())
+        });
+        let mut failed = None;
+        for (mut batch, bytes) in rx.iter() {
+            on_bytes(bytes);
+            if !batch.is_empty()
+                && let Err(e) = sink(&batch)
+            {
+                failed = Some(e);
+                break;
+            }
+            batch.clear();
+            let _ = back_tx.send(batch);
+        }
+        // Hanging up stops a splitting thread that is waiting to hand over a batch.
+        drop(rx);
+        let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = failed {
+            return Err(SplitStreamError::Sink(e));
+        }
+        produced.map_err(|e| match e {
+            SplitStreamError::Io(e) => SplitStreamError::Io(e),
+            SplitStreamError::Split(e) => SplitStreamError::Split(e),
+            SplitStreamError::Sink(never) => match never {},
+        })
+    })
+}
+
 #[derive(Debug)]
 pub enum SplitStreamError<E> {
     Io(std::io::Error),
     Split(SplitError),
     Sink(E),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reader that gives at most `step` bytes per read, so each read is a chunk of its own.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    type Seen = Vec<(u64, u64, Vec<u8>, Vec<Vec<u8>>)>;
+
+    /// Records the sink saw (failing at batch `fail_at`), the result and the bytes reported.
+    fn run(ahead: bool, input: &[u8], step: usize, record_len: Option<usize>, fail_at: usize) -> (Seen, String, usize) {
+        let mut seen = Vec::new();
+        let (mut batches, mut bytes) = (0usize, 0usize);
+        let sink = |b: &RawRecords| {
+            if batches == fail_at {
+                return Err("sink failed");
+            }
+            batches += 1;
+            for r in b.iter() {
+                let fields = (0..r.field_count()).filter_map(|i| r.field(i)).map(|f| f.0.to_vec()).collect();
+                seen.push((r.record_no, r.offset, r.raw.to_vec(), fields));
+            }
+            Ok(())
+        };
+        let reader = Trickle { data: input, step };
+        let res = match record_len {
+            Some(len) => {
+                let mut s = fixed::FixedSplitter::new(len, fixed::Terminator::Crlf);
+                if ahead { split_stream_ahead(reader, &mut s, |n| bytes += n, sink) } else { split_stream(reader, &mut s, |n| bytes += n, sink) }
+            }
+            None => {
+                let mut s = csv::CsvSplitter::new(true);
+                if ahead { split_stream_ahead(reader, &mut s, |n| bytes += n, sink) } else { split_stream(reader, &mut s, |n| bytes += n, sink) }
+            }
+        };
+        let outcome = match res {
+            Ok(()) => "ok".to_string(),
+            Err(SplitStreamError::Io(e)) => format!("io {e}"),
+            Err(SplitStreamError::Split(e)) => format!("split {e}"),
+            Err(SplitStreamError::Sink(e)) => format!("sink {e}"),
+        };
+        (seen, outcome, bytes)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Splitting ahead on another thread gives the sink the same records, in the same
+        /// batches, and ends with the same error as splitting in line: for CSV, for fixed-width
+        /// records (a truncated last record or a missing CRLF is a split error), and when the
+        /// sink fails part way.
+        #[test]
+        fn ahead_is_the_same_as_in_line(
+            input in prop::collection::vec(prop::sample::select(b"ab,\"\r\n".to_vec()), 0..400),
+            step in 1usize..64,
+            record_len in prop::option::of(1usize..8),
+            fail_at in 0usize..40,
+        ) {
+            let (a, ra, ba) = run(false, &input, step, record_len, fail_at);
+            let (b, rb, bb) = run(true, &input, step, record_len, fail_at);
+            prop_assert_eq!(a, b);
+            prop_assert_eq!(&ra, &rb);
+            if ra == "ok" {
+                prop_assert_eq!(ba, input.len());
+                prop_assert_eq!(bb, input.len());
+            }
+        }
+    }
 }

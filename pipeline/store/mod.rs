@@ -33,10 +33,11 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -466,13 +467,23 @@ impl Store {
         let file_path = tmp.join("part-0.parquet");
         let file = std::fs::File::create(&file_path).map_err(io(&file_path))?;
         let file = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: sha2::Sha256::default(), bytes: 0 };
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_sorting_columns(sorting)
-            .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")));
+        // Hashes are random hex, unique per row: a dictionary is built, overflows and is thrown
+        // away for every row group.
+        for hash in [crate::schema::ROW_HASH, crate::diff::OLD_ROW_HASH, crate::diff::NEW_ROW_HASH] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(hash), false);
+        }
+        // Record numbers and byte offsets are unique and mostly ascending: deltas, not a dictionary.
+        for counter in [crate::schema::SOURCE_RECORD, crate::schema::SOURCE_OFFSET] {
+            let path = ColumnPath::from(counter);
+            props = props.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+        let props = props.build();
         // ArrowWriter sets the file up (Parquet schema, the Arrow schema in the metadata); its
         // lower half then takes row groups whose columns were encoded in parallel.
         let (writer, columns) = ArrowWriter::try_new(file, schema.clone(), Some(props))

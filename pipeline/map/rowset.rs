@@ -130,20 +130,43 @@ fn encode_columns(names: &[&str], cols: &[&ArrayRef], i: usize, out: &mut Vec<u8
 }
 
 fn hex128(v: u128) -> String {
-    format!("{v:032x}")
+    let mut buf = [0u8; 32];
+    hex128_into(v, &mut buf).to_string()
 }
 
-/// `row_hash` of each row, from the set's content columns (in schema order).
+/// The 32 lowercase hex digits of `v` (big-endian), written into `buf`: no allocation per row.
+fn hex128_into(v: u128, buf: &mut [u8; 32]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().rev().enumerate() {
+        *b = DIGITS[((v >> (4 * i)) & 0xF) as usize];
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+/// Rows per piece when hashing on every core.
+const HASH_PIECE: usize = 64 * 1024;
+
+/// `row_hash` of each row, from the set's content columns (in schema order). Rows are hashed in
+/// pieces on every core; the hash of a row depends on that row alone.
 pub fn row_hashes(schema: &RecordSetSchema, content: &[ArrayRef]) -> StringArray {
     let names: Vec<&str> = schema.columns[..schema.content_len()].iter().map(|c| c.name.as_str()).collect();
     let cols: Vec<&ArrayRef> = content.iter().take(names.len()).collect();
     let rows = cols.first().map_or(0, |c| c.len());
-    let mut buf = Vec::with_capacity(256);
+    let pieces: Vec<(usize, usize)> = (0..rows).step_by(HASH_PIECE).map(|start| (start, HASH_PIECE.min(rows - start))).collect();
+    let hashed = crate::parallel::par_map(pieces, |(start, len)| {
+        let mut buf = Vec::with_capacity(256);
+        let mut hex = [0u8; 32];
+        let mut out = arrow::array::StringBuilder::with_capacity(len, len * 32);
+        for i in start..start + len {
+            buf.clear();
+            encode_columns(&names, &cols, i, &mut buf);
+            out.append_value(hex128_into(xxh3_128(&buf), &mut hex));
+        }
+        out.finish()
+    });
     let mut out = arrow::array::StringBuilder::with_capacity(rows, rows * 32);
-    for i in 0..rows {
-        buf.clear();
-        encode_columns(&names, &cols, i, &mut buf);
-        out.append_value(hex128(xxh3_128(&buf)));
+    for piece in &hashed {
+        out.extend(piece.iter());
     }
     out.finish()
 }
@@ -378,6 +401,39 @@ fn merge_by_key(schema: &RecordSetSchema, prev: &RecordBatch, newer: &RecordBatc
 mod tests {
     use super::*;
     use crate::map::builder::{SetBuilder, Value};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hex of a hash is what `format!` writes: 32 lowercase digits, big-endian.
+        #[test]
+        fn hex_is_formats(hi in any::<u64>(), lo in any::<u64>()) {
+            let v = (u128::from(hi) << 64) | u128::from(lo);
+            prop_assert_eq!(hex128(v), format!("{v:032x}"));
+        }
+    }
+
+    /// Hashing in pieces on every core gives each row the hash of hashing it alone.
+    #[test]
+    fn hashes_in_pieces_are_hashes_of_rows() {
+        let catalog = crate::job::catalog::Catalog::embedded().expect("catalog");
+        let schema = catalog.schemas.get("copayment_ratio").expect("set").clone();
+        let n = HASH_PIECE * 2 + 17;
+        let content: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["141309"; n])),
+            Arc::new(StringArray::from((0..n).map(|i| format!("{i:010}")).collect::<Vec<_>>())),
+            Arc::new(Date32Array::from((0..n as i32).collect::<Vec<_>>())),
+            Arc::new(Date32Array::from(vec![None::<i32>; n])),
+            Arc::new(Int32Array::from((0..n as i32).map(|i| i % 3 + 1).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from(vec![Some(90); n])),
+        ];
+        let all = row_hashes(&schema, &content);
+        assert_eq!(all.len(), n);
+        for i in [0, 1, HASH_PIECE - 1, HASH_PIECE, HASH_PIECE + 1, n - 1] {
+            let one: Vec<ArrayRef> = content.iter().map(|c| c.slice(i, 1)).collect();
+            assert_eq!(all.value(i), row_hashes(&schema, &one).value(0), "row {i}");
+        }
+        assert_ne!(all.value(0), all.value(1));
+    }
 
     /// copayment_ratio rows (insurer, insured_no, valid_from, valid_to, ratio) in the given order.
     fn rows(rows: &[(&str, i32, i64, i32)]) -> SetRows {

@@ -18,8 +18,12 @@ use std::collections::BTreeMap;
 type AnyPool = sqlx::Pool<Any>;
 
 const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "platform", include_str!("migrations/0001_platform.sql")), (2, "sessions", include_str!("migrations/0002_sessions.sql"))];
-/// Rows per multi-row INSERT (7 parameters each: under SQLite's and PostgreSQL's limits).
+    &[
+        (1, "platform", include_str!("migrations/0001_platform.sql")),
+        (2, "sessions", include_str!("migrations/0002_sessions.sql")),
+        (3, "rows in batches", include_str!("migrations/0003_rows_in_batches.sql")),
+    ];
+/// Rows per multi-row INSERT (10 parameters each: under SQLite's and PostgreSQL's limits).
 const INSERT_CHUNK: usize = 512;
 
 pub struct PlatformDb {
@@ -290,8 +294,11 @@ impl PlatformDb {
             let body: Vec<u8> = col(&row, 0)?;
             let (_, batches) = crate::protocol::decode_batches(&body)
                 .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", load.load_id)))?;
+            // Rows are numbered across the record batches of the body, as `records` reads them.
+            let mut first_row = 0u64;
             for b in &batches {
-                applied += apply_batch(&mut tx, load, schema, set, *seq, b, version, self.sqlite).await?;
+                applied += apply_batch(&mut tx, load, schema, set, (*seq, first_row), b, version, self.sqlite).await?;
+                first_row += b.num_rows() as u64;
             }
         }
         use sha2::Digest;
@@ -304,7 +311,7 @@ impl PlatformDb {
             applied,
             committed_at: now.clone(),
         };
-        let steps: [(&'static str, sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>); 4] = [
+        let steps: [(&'static str, sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>); 3] = [
             (
                 "recording the receipt",
                 sqlx::query(
@@ -332,10 +339,6 @@ impl PlatformDb {
                 .bind(&now),
             ),
             ("closing the load", sqlx::query("UPDATE platform_loads SET status = 'committed' WHERE load_id = $1").bind(&load.load_id)),
-            (
-                "releasing the applied batches",
-                sqlx::query("UPDATE platform_batches SET body = $2 WHERE load_id = $1").bind(&load.load_id).bind(Vec::<u8>::new()),
-            ),
         ];
         for (action, q) in steps {
             q.execute(&mut *tx).await.map_err(db_err(action))?;
@@ -434,7 +437,7 @@ impl PlatformDb {
         let mut tx = self.snapshot().await?;
         let version = Self::version_in(&mut tx, insurer_no).await?;
         let rows = sqlx::query(
-            "SELECT row_json FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND insured_no = $3 ORDER BY record_key",
+            "SELECT row_json, batch_load, batch_seq, batch_row FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND insured_no = $3 ORDER BY record_key",
         )
         .bind(insurer_no)
         .bind(set)
@@ -442,13 +445,63 @@ impl PlatformDb {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err("reading records"))?;
+        // The batches the rows point into, each read and decoded once.
+        let mut bodies: BTreeMap<(String, i64), RecordBatch> = BTreeMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let json: String = col(r, 0)?;
+            let stored = |e: String| ApiError::internal(format!("a stored {set} row: {e}"));
+            let place = (col::<Option<String>>(r, 1)?, col::<Option<i64>>(r, 2)?, col::<Option<i64>>(r, 3)?);
+            let (Some(load_id), Some(seq), Some(row)) = place else {
+                // A row committed before rows pointed into batches.
+                out.push(serde_json::from_str(&json).map_err(|e| stored(e.to_string()))?);
+                continue;
+            };
+            let key = (load_id, seq);
+            if !bodies.contains_key(&key) {
+                let b = sqlx::query("SELECT body FROM platform_batches WHERE load_id = $1 AND record_set = $2 AND seq = $3")
+                    .bind(&key.0)
+                    .bind(set)
+                    .bind(seq)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err("reading a batch a record is in"))?;
+                let body: Vec<u8> = col(&b, 0)?;
+                let (schema, batches) = crate::protocol::decode_batches(&body).map_err(|e| stored(e.to_string()))?;
+                let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| stored(e.to_string()))?;
+                bodies.insert(key.clone(), data_columns(&all).map_err(|e| stored(e.to_string()))?);
+            }
+            let Some(data) = bodies.get(&key) else { continue };
+            let row = usize::try_from(row).ok().filter(|&i| i < data.num_rows()).ok_or_else(|| stored(format!("no row {row} in its batch")))?;
+            let line = json_lines(&data.slice(row, 1)).map_err(|e| stored(e.to_string()))?;
+            out.push(serde_json::from_slice(&line).map_err(|e| stored(e.to_string()))?);
+        }
         tx.rollback().await.map_err(db_err("ending a read"))?;
-        let rows = rows
-            .iter()
-            .map(|r| serde_json::from_str(&col::<String>(r, 0)?).map_err(|e| ApiError::internal(format!("a stored {set} row: {e}"))))
-            .collect::<Result<_, _>>()?;
-        Ok((version, rows))
+        Ok((version, out))
     }
+}
+
+/// A change batch's row data as the records view shows it: every column but the change
+/// bookkeeping.
+fn data_columns(b: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let idx: Vec<usize> = b
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| ![OP, OLD_ROW_HASH, NEW_ROW_HASH].contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    b.project(&idx)
+}
+
+/// Rows as JSON lines (nulls left out), as the records view returns them.
+fn json_lines(b: &RecordBatch) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let mut json = Vec::new();
+    let mut w = arrow::json::LineDelimitedWriter::new(&mut json);
+    w.write(b)?;
+    w.finish()?;
+    Ok(json)
 }
 
 fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ApiError> {
@@ -464,7 +517,7 @@ async fn apply_batch(
     load: &LoadRow,
     schema: &RecordSetSchema,
     set: &str,
-    seq: u64,
+    (seq, first_row): (u64, u64),
     b: &RecordBatch,
     version: u64,
     anonymous_parameters: bool,
@@ -484,44 +537,27 @@ async fn apply_batch(
         return Err(ApiError::internal(format!("{set} batch {seq}: key columns missing")));
     }
     let insured = b.column_by_name("insured_no").and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    // The row as the records view shows it: every column but the change bookkeeping.
-    let data_idx: Vec<usize> = b
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| ![OP, OLD_ROW_HASH, NEW_ROW_HASH].contains(&f.name().as_str()))
-        .map(|(i, _)| i)
-        .collect();
-    let data = b.project(&data_idx).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut json = Vec::new();
-    {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut json);
-        w.write(&data).map_err(|e| ApiError::internal(e.to_string()))?;
-        w.finish().map_err(|e| ApiError::internal(e.to_string()))?;
-    }
-    let lines: Vec<&[u8]> = json.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
-    if lines.len() != b.num_rows() {
-        return Err(ApiError::internal(format!("{set} batch {seq}: {} JSON rows for {} rows", lines.len(), b.num_rows())));
-    }
     let mut key = Vec::with_capacity(64);
-    let mut inserts: Vec<(String, Option<String>, String, String)> = Vec::new();
-    for (row, json_row) in lines.iter().enumerate() {
+    // The rows stay in the stored batch: a record points at its row (see migration 3).
+    let mut inserts: Vec<(String, Option<&str>, &str, i64)> = Vec::new();
+    for row in 0..b.num_rows() {
         key.clear();
         crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
         let record_key = hex::encode(&key);
-        let line = || String::from_utf8_lossy(json_row).into_owned();
-        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
+        let batch_row = i(first_row + row as u64);
+        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row));
         match ops.value(row) {
-            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row).to_string(), line())),
+            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row), batch_row)),
             "update" if new.is_valid(row) && old.is_valid(row) => {
                 let r = sqlx::query(
-                    "UPDATE platform_records SET row_hash = $1, row_json = $2, insured_no = $3, version = $4 WHERE insurer_no = $5 AND record_set = $6 AND record_key = $7 AND row_hash = $8",
+                    "UPDATE platform_records SET row_hash = $1, row_json = '', insured_no = $2, version = $3, batch_load = $4, batch_seq = $5, batch_row = $6 WHERE insurer_no = $7 AND record_set = $8 AND record_key = $9 AND row_hash = $10",
                 )
                 .bind(new.value(row))
-                .bind(line())
                 .bind(person)
                 .bind(i(version))
+                .bind(&load.load_id)
+                .bind(i(seq))
+                .bind(batch_row)
                 .bind(&load.insurer_no)
                 .bind(set)
                 .bind(&record_key)
@@ -553,22 +589,32 @@ async fn apply_batch(
     }
     for chunk in inserts.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
-            "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version) VALUES ",
+            "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version, batch_load, batch_seq, batch_row) VALUES ",
         );
         for n in 0..chunk.len() {
-            let p = n * 7;
+            let p = n * 9;
             if n > 0 {
                 sql.push(',');
             }
             if anonymous_parameters {
-                sql.push_str("(?,?,?,?,?,?,?)");
+                sql.push_str("(?,?,?,?,?,'',?,?,?,?)");
             } else {
-                sql.push_str(&format!("(${},${},${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+                let ps: Vec<String> = (1..=9).map(|k| format!("${}", p + k)).collect();
+                sql.push_str(&format!("({},{},{},{},{},'',{},{},{},{})", ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], ps[6], ps[7], ps[8]));
             }
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (record_key, person, hash, row) in chunk {
-            q = q.bind(&load.insurer_no).bind(set).bind(record_key).bind(person.as_deref()).bind(hash).bind(row).bind(i(version));
+            q = q
+                .bind(&load.insurer_no)
+                .bind(set)
+                .bind(record_key)
+                .bind(*person)
+                .bind(*hash)
+                .bind(i(version))
+                .bind(&load.load_id)
+                .bind(i(seq))
+                .bind(*row);
         }
         match q.execute(&mut **tx).await {
             Ok(_) => {}

@@ -619,6 +619,10 @@ fn a_load_is_published_through_the_client_and_the_platform_state_matches_the_sna
     assert_eq!(records(&mut c, &person(1)).rows[0]["valid_to"], "2026-12-27");
     assert!(records(&mut c, &person(4)).rows.is_empty());
     assert_eq!(records(&mut c, &person(5)).version, 2);
+    // Rows are read from the batch they came in, by their place in it (the insert is its third).
+    let inserted = records(&mut c, &person(5));
+    assert_eq!((inserted.rows.len(), &inserted.rows[0]["insured_no"]), (1, &serde_json::json!(person(5))));
+    assert_eq!(records(&mut c, &person(0)).rows[0]["insured_no"], person(0).as_str(), "a row of the first load");
 
     // An update of a row in a version the platform no longer holds: the whole load is refused.
     let stale = Bytes::from(

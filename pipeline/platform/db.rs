@@ -17,12 +17,11 @@ use std::collections::BTreeMap;
 
 type AnyPool = sqlx::Pool<Any>;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[
-        (1, "platform", include_str!("migrations/0001_platform.sql")),
-        (2, "sessions", include_str!("migrations/0002_sessions.sql")),
-        (3, "rows in batches", include_str!("migrations/0003_rows_in_batches.sql")),
-    ];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "platform", include_str!("migrations/0001_platform.sql")),
+    (2, "sessions", include_str!("migrations/0002_sessions.sql")),
+    (3, "rows in batches", include_str!("migrations/0003_rows_in_batches.sql")),
+];
 /// Rows per multi-row INSERT (10 parameters each: under SQLite's and PostgreSQL's limits).
 const INSERT_CHUNK: usize = 512;
 
@@ -82,10 +81,13 @@ impl PlatformDb {
         let mut options = sqlx::pool::PoolOptions::<Any>::new().max_connections(4).acquire_timeout(std::time::Duration::from_secs(10));
         if sqlite {
             // A commit of a large load is one transaction: with SQLite's default 2 MB page cache
-            // its pages spill to the WAL and are looked up there again; 256 MB keeps them.
+            // its pages spill to the WAL and are looked up there again; up to 1 GiB keeps them
+            // (taken as pages are used). A new database gets 16 KiB pages: the batches it keeps
+            // are large blobs, and a commit writes fewer, fuller pages.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::Executor::execute(conn, "PRAGMA cache_size = -262144").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA page_size = 16384").await?;
+                    sqlx::Executor::execute(conn, "PRAGMA cache_size = -1048576").await?;
                     Ok(())
                 })
             });
@@ -472,7 +474,8 @@ impl PlatformDb {
                 bodies.insert(key.clone(), data_columns(&all).map_err(|e| stored(e.to_string()))?);
             }
             let Some(data) = bodies.get(&key) else { continue };
-            let row = usize::try_from(row).ok().filter(|&i| i < data.num_rows()).ok_or_else(|| stored(format!("no row {row} in its batch")))?;
+            let row =
+                usize::try_from(row).ok().filter(|&i| i < data.num_rows()).ok_or_else(|| stored(format!("no row {row} in its batch")))?;
             let line = json_lines(&data.slice(row, 1)).map_err(|e| stored(e.to_string()))?;
             out.push(serde_json::from_slice(&line).map_err(|e| stored(e.to_string()))?);
         }
@@ -538,12 +541,15 @@ async fn apply_batch(
     }
     let insured = b.column_by_name("insured_no").and_then(|c| c.as_any().downcast_ref::<StringArray>());
     let mut key = Vec::with_capacity(64);
+    let mut hex_key = Vec::with_capacity(128);
     // The rows stay in the stored batch: a record points at its row (see migration 3).
     let mut inserts: Vec<(String, Option<&str>, &str, i64)> = Vec::new();
     for row in 0..b.num_rows() {
         key.clear();
         crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
-        let record_key = hex::encode(&key);
+        hex_key.resize(key.len() * 2, 0);
+        hex::encode_to_slice(&key, &mut hex_key).map_err(|e| ApiError::internal(e.to_string()))?;
+        let record_key = String::from_utf8_lossy(&hex_key).into_owned();
         let batch_row = i(first_row + row as u64);
         let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row));
         match ops.value(row) {

@@ -345,11 +345,19 @@ mod tests {
         let res = match record_len {
             Some(len) => {
                 let mut s = fixed::FixedSplitter::new(len, fixed::Terminator::Crlf);
-                if ahead { split_stream_ahead(reader, &mut s, |n| bytes += n, sink) } else { split_stream(reader, &mut s, |n| bytes += n, sink) }
+                if ahead {
+                    split_stream_ahead(reader, &mut s, |n| bytes += n, sink)
+                } else {
+                    split_stream(reader, &mut s, |n| bytes += n, sink)
+                }
             }
             None => {
                 let mut s = csv::CsvSplitter::new(true);
-                if ahead { split_stream_ahead(reader, &mut s, |n| bytes += n, sink) } else { split_stream(reader, &mut s, |n| bytes += n, sink) }
+                if ahead {
+                    split_stream_ahead(reader, &mut s, |n| bytes += n, sink)
+                } else {
+                    split_stream(reader, &mut s, |n| bytes += n, sink)
+                }
             }
         };
         let outcome = match res {

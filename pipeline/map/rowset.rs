@@ -146,29 +146,28 @@ fn hex128_into(v: u128, buf: &mut [u8; 32]) -> &str {
 /// Rows per piece when hashing on every core.
 const HASH_PIECE: usize = 64 * 1024;
 
-/// `row_hash` of each row, from the set's content columns (in schema order). Rows are hashed in
-/// pieces on every core; the hash of a row depends on that row alone.
+/// `row_hash` of each row, from the set's content columns (in schema order). Every hash is 32
+/// bytes, so the text is laid out before hashing and pieces of it are filled on every core; the
+/// hash of a row depends on that row alone.
 pub fn row_hashes(schema: &RecordSetSchema, content: &[ArrayRef]) -> StringArray {
     let names: Vec<&str> = schema.columns[..schema.content_len()].iter().map(|c| c.name.as_str()).collect();
     let cols: Vec<&ArrayRef> = content.iter().take(names.len()).collect();
     let rows = cols.first().map_or(0, |c| c.len());
-    let pieces: Vec<(usize, usize)> = (0..rows).step_by(HASH_PIECE).map(|start| (start, HASH_PIECE.min(rows - start))).collect();
-    let hashed = crate::parallel::par_map(pieces, |(start, len)| {
+    let mut text = vec![0u8; rows * 32];
+    let pieces: Vec<(usize, &mut [u8])> = text.chunks_mut(HASH_PIECE * 32).enumerate().map(|(i, c)| (i * HASH_PIECE, c)).collect();
+    crate::parallel::par_map(pieces, |(first, piece)| {
         let mut buf = Vec::with_capacity(256);
-        let mut hex = [0u8; 32];
-        let mut out = arrow::array::StringBuilder::with_capacity(len, len * 32);
-        for i in start..start + len {
+        for (i, hex) in piece.chunks_exact_mut(32).enumerate() {
             buf.clear();
-            encode_columns(&names, &cols, i, &mut buf);
-            out.append_value(hex128_into(xxh3_128(&buf), &mut hex));
+            encode_columns(&names, &cols, first + i, &mut buf);
+            if let Ok(hex) = <&mut [u8; 32]>::try_from(hex) {
+                hex128_into(xxh3_128(&buf), hex);
+            }
         }
-        out.finish()
     });
-    let mut out = arrow::array::StringBuilder::with_capacity(rows, rows * 32);
-    for piece in &hashed {
-        out.extend(piece.iter());
-    }
-    out.finish()
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(32, rows));
+    // Hex digits are ASCII: the check cannot fail, and an empty column is the fallback anyway.
+    StringArray::try_new(offsets, text.into(), None).unwrap_or_else(|_| StringArray::from(Vec::<&str>::new()))
 }
 
 /// The order-independent digest of a snapshot (see the module doc).

@@ -7,6 +7,9 @@
 //!                                                     per record: ordinal, byte offset
 //! ```
 //!
+//! Ingest drives them with [`split_stream_ahead`]: reading, hashing and splitting on a thread of
+//! their own, a few batches ahead of the mapping, so one large file uses two cores.
+//!
 //! Splitters are push decoders in the manner of arrow-rs: they take bytes as they come and hand
 //! back whole records, so they never hold more than one incomplete record, they work on any chunk
 //! size (the property tests feed every size), and a fuzzer can drive them without files. The

@@ -20,7 +20,8 @@
 //! A file is written a row group (256 Ki rows) at a time, its columns encoded and compressed on
 //! every core ([`PartWriter`]); zstd level 1, Arrow C++'s (pyarrow's) default, since the store is
 //! written at every load (with both changes, writing 1M rows of insured_person went from 1.03 s
-//! to 0.60 s; benches/e2e/README.md).
+//! to 0.60 s; benches/e2e/README.md). Columns unique per row get no dictionary (`row_hash`),
+//! record numbers and byte offsets are delta-encoded: a 1M-row file went from 46 to 42 MB.
 //!
 //! ```text
 //!  batches ─► buffer to 256 Ki rows ─► column 1 ─► encode + zstd ─┐ (on every core)

@@ -23,7 +23,7 @@
 //! part of the hash, so a record re-sent in a new file changes nothing.
 
 use crate::schema::{ROW_HASH, RecordSetSchema};
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, StringViewArray};
 use arrow::array::{DynComparator, make_comparator};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -134,11 +134,24 @@ impl<'a> Snapshot<'a> {
     }
 
     /// Batches of `names` over every file, in order (phase 1: every row).
+    /// Text columns are read as views (`Utf8View`): the key and hash bytes stay in the decoded
+    /// pages instead of being copied into a new buffer, value by value.
     fn readers(&self, names: &[&str]) -> Result<Vec<ParquetRecordBatchReader>, DiffError> {
         let mut out = Vec::new();
         for path in &self.files {
             let b = Self::builder(path)?;
             let idx = self.columns(path, &b, names)?;
+            let viewed: Vec<Field> = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| if f.data_type() == &DataType::Utf8 { f.as_ref().clone().with_data_type(DataType::Utf8View) } else { f.as_ref().clone() })
+                .collect();
+            let file = std::fs::File::open(path).map_err(|source| DiffError::Io { path: path.to_path_buf(), source })?;
+            let options = ArrowReaderOptions::new()
+                .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional)
+                .with_schema(Arc::new(Schema::new(viewed)));
+            let b = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(Self::parquet_err(path))?;
             let mask = ProjectionMask::roots(b.parquet_schema(), idx.iter().copied());
             out.push(b.with_projection(mask).with_batch_size(self.batch).build().map_err(Self::parquet_err(path))?);
         }
@@ -211,7 +224,7 @@ impl<'a> Snapshot<'a> {
 }
 
 /// The key columns (in key order) and hashes of one batch of a side, and the file it is from.
-type KeyBatch = (Vec<ArrayRef>, StringArray, usize);
+type KeyBatch = (Vec<ArrayRef>, StringViewArray, usize);
 
 /// Compares rows of two batches of key columns, column by column in key order (the order the
 /// store sorted them in: ascending, nulls first). Built once per pair of batches, so the merge
@@ -290,11 +303,11 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], tx: std::sync::mpsc::SyncSen
                 let hashes = batch
                     .column(nkey)
                     .as_any()
-                    .downcast_ref::<StringArray>()
+                    .downcast_ref::<StringViewArray>()
                     .cloned()
                     .ok_or_else(|| layout("row_hash is not text".into()))?;
                 // The merge keeps hashes as 32 bytes: anything else is not a row_hash of kiban.
-                if hashes.null_count() > 0 || hashes.value_offsets().windows(2).any(|w| w[1] - w[0] != 32) {
+                if hashes.null_count() > 0 || hashes.views().iter().any(|v| *v as u32 != 32) {
                     return Err(layout("a row_hash that is not 32 hex digits".into()));
                 }
                 let within = KeyCmp::new(&keys, &keys).map_err(|e| layout(e.to_string()))?;
@@ -321,7 +334,7 @@ struct Cursor<'a> {
     /// The file the current batch came from.
     file: usize,
     keys: Vec<ArrayRef>,
-    hashes: StringArray,
+    hashes: StringViewArray,
     pos: usize,
     /// Global index of the row at `pos`.
     index: u64,
@@ -339,7 +352,7 @@ impl<'a> Cursor<'a> {
             rx,
             file: 0,
             keys: Vec::new(),
-            hashes: StringArray::from(Vec::<&str>::new()),
+            hashes: StringViewArray::from(Vec::<&str>::new()),
             pos: 0,
             index: 0,
             last: None,
@@ -743,7 +756,7 @@ pub fn write_changes(
 mod tests {
     use super::*;
     use crate::schema::RecordSetSchema;
-    use arrow::array::{Date32Array, Int32Array, Int64Array};
+    use arrow::array::{Date32Array, Int32Array, Int64Array, StringArray};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

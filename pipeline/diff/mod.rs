@@ -134,9 +134,9 @@ impl<'a> Snapshot<'a> {
     }
 
     /// Batches of `names` over every file, in order (phase 1: every row).
-    /// Text columns are read as views (`Utf8View`): the key and hash bytes stay in the decoded
-    /// pages instead of being copied into a new buffer, value by value.
-    fn readers(&self, names: &[&str]) -> Result<Vec<ParquetRecordBatchReader>, DiffError> {
+    /// With `views`, text columns are read as views (`Utf8View`): the key and hash bytes stay in
+    /// the decoded pages instead of being copied into a new buffer, value by value.
+    fn readers(&self, names: &[&str], views: bool) -> Result<Vec<ParquetRecordBatchReader>, DiffError> {
         let mut out = Vec::new();
         for path in &self.files {
             let b = Self::builder(path)?;
@@ -145,7 +145,13 @@ impl<'a> Snapshot<'a> {
                 .schema()
                 .fields()
                 .iter()
-                .map(|f| if f.data_type() == &DataType::Utf8 { f.as_ref().clone().with_data_type(DataType::Utf8View) } else { f.as_ref().clone() })
+                .map(|f| {
+                    if views && f.data_type() == &DataType::Utf8 {
+                        f.as_ref().clone().with_data_type(DataType::Utf8View)
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
                 .collect();
             let file = std::fs::File::open(path).map_err(|source| DiffError::Io { path: path.to_path_buf(), source })?;
             let options = ArrowReaderOptions::new()
@@ -285,7 +291,7 @@ fn hash_str(h: &Hash) -> &str {
 /// on its own thread, ahead of the merge by a few batches.
 fn produce(snapshot: &Snapshot<'_>, names: &[&str], tx: std::sync::mpsc::SyncSender<Result<KeyBatch, DiffError>>) {
     let nkey = names.len() - 1;
-    let readers = match snapshot.readers(names) {
+    let readers = match snapshot.readers(names, true) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Err(e));
@@ -599,6 +605,9 @@ fn diff_with(
     let old = Snapshot { set, files: old.to_vec(), batch };
     let new = Snapshot { set, files: new.to_vec(), batch };
     let key_names: Vec<&str> = set.key.iter().map(|&k| set.columns[k].name.as_str()).collect();
+    if old.files.is_empty() {
+        return all_inserts(&new, &key_names, sink);
+    }
     let mut names = key_names.clone();
     names.push(ROW_HASH);
 
@@ -654,6 +663,55 @@ fn diff_with(
         }
         Ok(counts)
     })
+}
+
+/// A first load (no old snapshot): every row is an insert, so the new snapshot is read once, every
+/// column, and passed on with the change columns in front, its keys checked to ascend.
+fn all_inserts(
+    new: &Snapshot<'_>,
+    key_names: &[&str],
+    sink: &mut dyn FnMut(RecordBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<ChangeCounts, DiffError> {
+    let set = new.set;
+    let out_schema = change_schema(set);
+    let mut names: Vec<&str> = set.arrow.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != ROW_HASH).collect();
+    names.push(ROW_HASH);
+    let key_idx: Vec<usize> = key_names.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
+    let mut counts = ChangeCounts::default();
+    let mut last: Option<Vec<ArrayRef>> = None;
+    for (fi, reader) in new.readers(&names, false)?.into_iter().enumerate() {
+        let path = new.files.get(fi).cloned().unwrap_or_default();
+        let layout =
+            |e: arrow::error::ArrowError| DiffError::Layout { path: path.clone(), record_set: set.name.clone(), reason: e.to_string() };
+        for batch in reader {
+            let batch = batch.and_then(|b| in_order(b, &names)).map_err(layout)?;
+            let n = batch.num_rows();
+            if n == 0 {
+                continue;
+            }
+            let keys: Vec<ArrayRef> = key_idx.iter().map(|&i| batch.column(i).clone()).collect();
+            let within = KeyCmp::new(&keys, &keys).map_err(layout)?;
+            let unsorted = |row: u64| DiffError::Unsorted { path: path.clone(), record_set: set.name.clone(), row };
+            if let Some(l) = &last
+                && KeyCmp::new(l, &keys).map_err(layout)?.cmp(0, 0).is_ge()
+            {
+                return Err(unsorted(counts.inserts));
+            }
+            if let Some(i) = (1..n).find(|&i| within.cmp(i - 1, i).is_ge()) {
+                return Err(unsorted(counts.inserts + i as u64));
+            }
+            last = Some(keys.iter().map(|k| k.slice(n - 1, 1)).collect());
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(arrow::array::StringArray::from(vec!["insert"; n])),
+                arrow::array::new_null_array(&DataType::Utf8, n),
+                batch.column(names.len() - 1).clone(),
+            ];
+            columns.extend(batch.columns()[..names.len() - 1].iter().cloned());
+            sink(RecordBatch::try_new(out_schema.clone(), columns)?).map_err(DiffError::Sink)?;
+            counts.inserts += n as u64;
+        }
+    }
+    Ok(counts)
 }
 
 /// Change rows being gathered: where each row comes from, and its op and hashes.
@@ -865,6 +923,38 @@ mod tests {
                 (0..b.num_rows()).map(move |i| (no.value(i).to_string(), from.value(i)))
             }).collect();
             prop_assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// A first load (no old snapshot) reads the new one once; its changes are those of a
+        /// diff against an empty snapshot, byte for byte.
+        #[test]
+        fn a_first_load_is_a_diff_against_nothing(
+            new in proptest::collection::btree_map((0u8..40, 0u8..3), 1i32..4, 0..60),
+            batch in 1usize..20,
+        ) {
+            let new: BTreeMap<_, _> = new.into_iter().map(|((i, d), r)| (key(i, d), r)).collect();
+            let set = copayment();
+            let dir = tempfile::tempdir().expect("tmp");
+            let (a, b) = (dir.path().join("old.parquet"), dir.path().join("new.parquet"));
+            write(&set, &BTreeMap::new(), &a);
+            write(&set, &new, &b);
+            let run = |old: &[PathBuf]| {
+                let mut got = Vec::new();
+                let counts = diff_with(&set, old, std::slice::from_ref(&b), batch, 7, &mut |x| {
+                    got.push(x);
+                    Ok(())
+                })
+                .expect("diff");
+                let all = arrow::compute::concat_batches(&change_schema(&set), &got).expect("concat");
+                (counts, all)
+            };
+            let (first, against_empty) = (run(&[]), run(std::slice::from_ref(&a)));
+            prop_assert_eq!(first.0, against_empty.0);
+            prop_assert_eq!(first.0.inserts, new.len() as u64);
+            prop_assert_eq!(first.1, against_empty.1);
         }
     }
 

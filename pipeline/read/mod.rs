@@ -200,16 +200,17 @@ pub trait RecordSplitter {
 /// Size of the chunks read from a file.
 pub const CHUNK_SIZE: usize = 1 << 20;
 
-/// Drives a splitter over a reader, calling `sink` with each batch. Memory stays at one chunk
-/// plus one batch.
-pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
+/// Reads `reader` to its end a chunk at a time through `splitter`; `emit` takes each batch that
+/// has records, with the bytes read since the last, and the last batch (empty or not) at the end.
+/// It leaves the batch empty, and returns false to stop.
+fn drive<R: Read, S: RecordSplitter + ?Sized, E>(
     mut reader: R,
     splitter: &mut S,
-    mut on_bytes: impl FnMut(usize),
-    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
+    mut emit: impl FnMut(&mut RawRecords, usize) -> Result<bool, E>,
 ) -> Result<(), SplitStreamError<E>> {
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut batch = RawRecords::default();
+    let mut bytes = 0usize;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -217,18 +218,33 @@ pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(SplitStreamError::Io(e)),
         };
-        on_bytes(n);
+        bytes += n;
         splitter.feed(&buf[..n], &mut batch).map_err(SplitStreamError::Split)?;
-        if !batch.is_empty() {
-            sink(&batch).map_err(SplitStreamError::Sink)?;
-            batch.clear();
+        if !batch.is_empty() && !emit(&mut batch, std::mem::take(&mut bytes)).map_err(SplitStreamError::Sink)? {
+            return Ok(());
         }
     }
     splitter.finish(&mut batch).map_err(SplitStreamError::Split)?;
-    if !batch.is_empty() {
-        sink(&batch).map_err(SplitStreamError::Sink)?;
-    }
+    emit(&mut batch, bytes).map_err(SplitStreamError::Sink)?;
     Ok(())
+}
+
+/// Drives a splitter over a reader, calling `sink` with each batch. Memory stays at one chunk
+/// plus one batch.
+pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
+    reader: R,
+    splitter: &mut S,
+    mut on_bytes: impl FnMut(usize),
+    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
+) -> Result<(), SplitStreamError<E>> {
+    drive(reader, splitter, |batch, bytes| {
+        on_bytes(bytes);
+        if !batch.is_empty() {
+            sink(batch)?;
+        }
+        batch.clear();
+        Ok(true)
+    })
 }
 
 /// Batches the splitting thread of [`split_stream_ahead`] may be ahead of the sink.
@@ -241,7 +257,7 @@ const AHEAD: usize = 4;
 /// fails, after the sink has had every batch before it, and a sink error stops the reading.
 /// Batches are handed back for reuse, so memory stays at a few chunks and batches.
 pub fn split_stream_ahead<R: Read + Send, S: RecordSplitter + Send + ?Sized, E>(
-    mut reader: R,
+    reader: R,
     splitter: &mut S,
     mut on_bytes: impl FnMut(usize),
     mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
@@ -249,30 +265,12 @@ pub fn split_stream_ahead<R: Read + Send, S: RecordSplitter + Send + ?Sized, E>(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(RawRecords, usize)>(AHEAD);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<RawRecords>();
-        let producer = scope.spawn(move || -> Result<(), SplitStreamError<std::convert::Infallible>> {
-            let mut buf = vec![0u8; CHUNK_SIZE];
-            let mut batch = RawRecords::default();
-            let mut bytes = 0usize;
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(SplitStreamError::Io(e)),
-                };
-                bytes += n;
-                splitter.feed(&buf[..n], &mut batch).map_err(SplitStreamError::Split)?;
-                if !batch.is_empty() {
-                    let next = back_rx.try_recv().unwrap_or_default();
-                    if tx.send((std::mem::replace(&mut batch, next), std::mem::take(&mut bytes))).is_err() {
-                        // The sink failed; its error is the one to report.
-                        return Ok(());
-                    }
-                }
-            }
-            splitter.finish(&mut batch).map_err(SplitStreamError::Split)?;
-            let _ = tx.send((batch, bytes));
-            Ok(())
+        let producer = scope.spawn(move || {
+            drive(reader, splitter, |batch, bytes| {
+                let next = back_rx.try_recv().unwrap_or_default();
+                // A closed channel means the sink failed; its error is the one to report.
+                Ok::<bool, std::convert::Infallible>(tx.send((std::mem::replace(batch, next), bytes)).is_ok())
+            })
         });
         let mut failed = None;
         for (mut batch, bytes) in rx.iter() {

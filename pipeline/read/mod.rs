@@ -305,25 +305,28 @@ pub enum SplitStreamError<E> {
     Sink(E),
 }
 
+/// A reader that hands out at most `size` bytes per read, so each read is a chunk of its own
+/// (the readers' tests feed every chunk size through it).
+#[cfg(test)]
+pub(crate) struct Chunked<'a> {
+    pub data: &'a [u8],
+    pub size: usize,
+}
+
+#[cfg(test)]
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    /// A reader that gives at most `step` bytes per read, so each read is a chunk of its own.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.step.min(buf.len()).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
 
     type Seen = Vec<(u64, u64, Vec<u8>, Vec<Vec<u8>>)>;
 
@@ -342,7 +345,7 @@ mod tests {
             }
             Ok(())
         };
-        let reader = Trickle { data: input, step };
+        let reader = Chunked { data: input, size: step };
         let res = match record_len {
             Some(len) => {
                 let mut s = fixed::FixedSplitter::new(len, fixed::Terminator::Crlf);

@@ -1030,20 +1030,7 @@ mod tests {
         }
     }
 
-    /// A reader that hands out `size` bytes at a time.
-    struct Chunked<'a> {
-        data: &'a [u8],
-        size: usize,
-    }
-
-    impl Read for Chunked<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.size.min(buf.len()).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
+    use crate::read::Chunked;
 
     /// Everything the reader reports, as text: per record its number, offset, fields, entries,
     /// fault and raw bytes.

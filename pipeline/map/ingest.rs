@@ -504,20 +504,6 @@ fn xml_file_error(e: XmlStreamError<FileError>) -> FileError {
     }
 }
 
-/// Reports the bytes read, for progress.
-struct Progress<'a, R> {
-    inner: R,
-    on_bytes: &'a mut dyn FnMut(usize),
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        (self.on_bytes)(n);
-        Ok(n)
-    }
-}
-
 /// Reads, decodes and maps one file.
 pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
     let layout = ctx.layout;
@@ -542,11 +528,13 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
     };
     if let SourceFormat::Xml { plan, insurer_attribute } = &layout.format {
         let mut root_insurer: Option<Option<String>> = None;
-        crate::read::xml::read_stream(plan, Progress { inner: &mut reader, on_bytes }, |batch, r| {
+        // Reading, hashing, decoding and parsing run a few batches ahead of the mapping, on the
+        // other core (XML is the slowest of the formats to tokenise).
+        crate::read::xml::read_stream_ahead(plan, &mut reader, on_bytes, |batch, root| {
             if root_insurer.is_none()
                 && let Some(a) = insurer_attribute
             {
-                root_insurer = Some(r.root_attribute(a).map(str::to_string));
+                root_insurer = Some(root.get(a).map(str::to_string));
             }
             for rec in batch.iter() {
                 state.record(rec)?;

@@ -17,13 +17,20 @@ use std::collections::BTreeMap;
 
 type AnyPool = sqlx::Pool<Any>;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "platform", include_str!("migrations/0001_platform.sql")),
-    (2, "sessions", include_str!("migrations/0002_sessions.sql")),
-    (3, "rows in batches", include_str!("migrations/0003_rows_in_batches.sql")),
+/// (version, name, SQL for SQLite, SQL for PostgreSQL): one text where both backends take it.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (1, "platform", include_str!("migrations/0001_platform.sql"), include_str!("migrations/0001_platform.sql")),
+    (2, "sessions", include_str!("migrations/0002_sessions.sql"), include_str!("migrations/0002_sessions.sql")),
+    (3, "rows in batches", include_str!("migrations/0003_rows_in_batches.sql"), include_str!("migrations/0003_rows_in_batches.sql")),
+    (
+        4,
+        "keys as bytes",
+        include_str!("migrations/0004_keys_as_bytes.sqlite.sql"),
+        include_str!("migrations/0004_keys_as_bytes.postgres.sql"),
+    ),
 ];
-/// Rows per multi-row INSERT (10 parameters each: under SQLite's and PostgreSQL's limits).
-const INSERT_CHUNK: usize = 512;
+/// Rows per multi-row INSERT (4 parameters each, 5 shared: under SQLite's and PostgreSQL's limits).
+const INSERT_CHUNK: usize = 2048;
 
 pub struct PlatformDb {
     pool: AnyPool,
@@ -32,6 +39,8 @@ pub struct PlatformDb {
     /// looking each name up, which is quadratic in a statement's parameters (75% of a commit's
     /// time with 3,584 of them). PostgreSQL takes `$n` only.
     sqlite: bool,
+    /// SQLite: wakes the task that checkpoints the WAL (see [`PlatformDb::open`]).
+    checkpoint: Option<tokio::sync::mpsc::Sender<()>>,
 }
 
 /// An opened load as stored.
@@ -57,6 +66,23 @@ fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
     move |e| ApiError::database(action, e)
 }
 
+/// The task that checkpoints SQLite's WAL when asked (requests while one runs make one more),
+/// and once at the start for what a stopped platform left in it; it ends with its
+/// [`PlatformDb`]. PASSIVE: it copies what no reader still needs and never blocks a reader or
+/// the writer.
+fn checkpointer(pool: AnyPool) -> tokio::sync::mpsc::Sender<()> {
+    let (ask, mut asked) = tokio::sync::mpsc::channel(1);
+    let _ = ask.try_send(());
+    tokio::spawn(async move {
+        while asked.recv().await.is_some() {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                tracing::warn!(error = %e, "checkpointing the platform's WAL failed; the next write asks again");
+            }
+        }
+    });
+    ask
+}
+
 /// A column of a row: a value of another type than the schema's is an error, never a panic.
 fn col<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(r: &'r sqlx::any::AnyRow, i: usize) -> Result<T, ApiError> {
     r.try_get::<T, _>(i).map_err(|e| ApiError::internal(format!("the platform's database holds an unexpected value: {e}")))
@@ -80,14 +106,24 @@ impl PlatformDb {
         let sqlite = matches!(location, crate::ledger::LedgerLocation::Sqlite(_));
         let mut options = sqlx::pool::PoolOptions::<Any>::new().max_connections(4).acquire_timeout(std::time::Duration::from_secs(10));
         if sqlite {
-            // A commit of a large load is one transaction: with SQLite's default 2 MB page cache
-            // its pages spill to the WAL and are looked up there again; up to 1 GiB keeps them
-            // (taken as pages are used). A new database gets 16 KiB pages: the batches it keeps
-            // are large blobs, and a commit writes fewer, fuller pages.
+            // A commit of a large load is one transaction whose rows arrive in key order, so what
+            // it writes is mostly full leaf pages that are never touched again: a 16 MiB page
+            // cache holds the pages still being filled and lets full ones spill to the WAL early.
+            // (A 1 GiB cache that kept the whole transaction was slower: a 1M-person first load
+            // committed in 5.6–6.1 s with 16 MiB, 8.5–9 s with 1 GiB, whose fresh memory the
+            // kernel must first clear. SQLite's default 2 MiB makes pages still being filled
+            // spill and be read back.) A new database gets 16 KiB pages: the batches it keeps
+            // are large blobs, and a commit writes fewer, fuller pages. The WAL is checkpointed
+            // by a task of its own after each commit, not by the writing connection as part of
+            // its commit: a commit is durable once its WAL frames are synced, and copying a large
+            // load's frames into the database (seconds) need not delay its receipt. Statement
+            // journals (a multi-row insert's undo) stay in memory.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     sqlx::Executor::execute(&mut *conn, "PRAGMA page_size = 16384").await?;
-                    sqlx::Executor::execute(conn, "PRAGMA cache_size = -1048576").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA cache_size = -16384").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 0").await?;
+                    sqlx::Executor::execute(conn, "PRAGMA temp_store = MEMORY").await?;
                     Ok(())
                 })
             });
@@ -95,7 +131,8 @@ impl PlatformDb {
         let pool = options.connect(&location.url()).await?;
         let migrations: Vec<sqlx::migrate::Migration> = MIGRATIONS
             .iter()
-            .map(|&(v, name, sql)| {
+            .map(|&(v, name, for_sqlite, for_postgres)| {
+                let sql = if sqlite { for_sqlite } else { for_postgres };
                 sqlx::migrate::Migration::new(
                     v,
                     Cow::Borrowed(name),
@@ -112,7 +149,17 @@ impl PlatformDb {
             // Readers (state, records) and the writer (a commit) do not block each other.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        Ok(PlatformDb { pool, location: location.to_string(), sqlite })
+        let checkpoint = sqlite.then(|| checkpointer(pool.clone()));
+        Ok(PlatformDb { pool, location: location.to_string(), sqlite, checkpoint })
+    }
+
+    /// Asks for a checkpoint after a commit. Batches received are copied with the commit that
+    /// applies them, not while a commit may be running.
+    fn wal_grew(&self) {
+        if let Some(ask) = &self.checkpoint {
+            // Full: a checkpoint is asked for already, and it will take this write too.
+            let _ = ask.try_send(());
+        }
     }
 
     pub async fn version(&self, insurer_no: &str) -> Result<u64, ApiError> {
@@ -283,25 +330,25 @@ impl PlatformDb {
                 ),
             ));
         }
-        let mut applied = 0u64;
-        for (set, seq) in order {
-            let schema = schemas.get(set).ok_or_else(|| ApiError::unknown_set(set))?;
-            let row = sqlx::query("SELECT body FROM platform_batches WHERE load_id = $1 AND record_set = $2 AND seq = $3")
-                .bind(&load.load_id)
-                .bind(set)
-                .bind(i(*seq))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("reading a batch to apply"))?;
-            let body: Vec<u8> = col(&row, 0)?;
-            let (_, batches) = crate::protocol::decode_batches(&body)
-                .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", load.load_id)))?;
-            // Rows are numbered across the record batches of the body, as `records` reads them.
-            let mut first_row = 0u64;
-            for b in &batches {
-                applied += apply_batch(&mut tx, load, schema, set, (*seq, first_row), b, version, self.sqlite).await?;
-                first_row += b.num_rows() as u64;
+        // The batches are read, decoded and turned into statements a batch ahead, on a thread of
+        // their own, while this transaction executes the statements of the batch before: the
+        // commit's time is the database's own work rather than the sum of both.
+        let mut planned = self.plan(load, order, schemas, version);
+        let (mut applied, mut batches) = (0u64, 0usize);
+        while let Some(batch) = planned.recv().await {
+            let batch = batch?;
+            for step in batch.steps {
+                step.execute(&mut tx, &load.load_id).await?;
             }
+            applied += batch.rows;
+            batches += 1;
+        }
+        if batches != order.len() {
+            return Err(ApiError::internal(format!(
+                "load {}: {batches} of its {} batches were prepared for the commit; nothing was applied",
+                load.load_id,
+                order.len()
+            )));
         }
         use sha2::Digest;
         let receipt_id = format!("r-{}", &hex::encode(sha2::Sha256::digest(format!("{}\0{version}\0{now}", load.load_id)))[..24]);
@@ -346,6 +393,7 @@ impl PlatformDb {
             q.execute(&mut *tx).await.map_err(db_err(action))?;
         }
         tx.commit().await.map_err(db_err("committing"))?;
+        self.wal_grew();
         Ok(receipt)
     }
 
@@ -411,16 +459,13 @@ impl PlatformDb {
         let mut rows = sqlx::query("SELECT record_set, record_key, row_hash FROM platform_records WHERE insurer_no = $1")
             .bind(insurer_no)
             .fetch(&mut *tx);
-        let mut key = Vec::new();
         while let Some(r) = rows.try_next().await.map_err(db_err("reading the state"))? {
             let set: String = col(&r, 0)?;
-            let record_key: String = col(&r, 1)?;
+            let record_key: Vec<u8> = col(&r, 1)?;
             let row_hash: String = col(&r, 2)?;
-            key.clear();
-            key.extend(hex::decode(&record_key).map_err(|_| ApiError::internal(format!("a {set} record key is not hex")))?);
             let e = sums.entry(set).or_default();
             e.0 += 1;
-            e.1 = e.1.wrapping_add(crate::map::rowset::digest_term(&key, &row_hash));
+            e.1 = e.1.wrapping_add(crate::map::rowset::digest_term(&record_key, &row_hash));
         }
         drop(rows);
         tx.rollback().await.map_err(db_err("ending a read"))?;
@@ -513,24 +558,122 @@ fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ApiErr
         .ok_or_else(|| ApiError::internal(format!("a change batch without a `{name}` text column")))
 }
 
-/// Applies one decoded batch inside the commit's transaction; returns the rows applied.
-#[allow(clippy::too_many_arguments)]
-async fn apply_batch(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    load: &LoadRow,
-    schema: &RecordSetSchema,
-    set: &str,
-    (seq, first_row): (u64, u64),
-    b: &RecordBatch,
+/// A statement of a commit and the outcome the commit needs from it.
+struct Step {
+    query: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+    set: String,
+    seq: u64,
+    must: Outcome,
+}
+
+enum Outcome {
+    /// Inserts: none of their keys may be held already.
+    NewKeys,
+    /// An update or a delete of the row at this place in its batch: exactly one row, in its old
+    /// version, must be hit.
+    OneRow { row: usize, what: &'static str },
+}
+
+impl Step {
+    async fn execute(self, tx: &mut sqlx::Transaction<'_, Any>, load_id: &str) -> Result<(), ApiError> {
+        let conflict = |what: String| {
+            ApiError::conflict(
+                "change_conflict",
+                format!("load {load_id}: {} batch {}{what}; nothing of the load was applied", self.set, self.seq),
+            )
+        };
+        match (self.query.execute(&mut **tx).await, self.must) {
+            (Ok(done), Outcome::OneRow { row, what }) if done.rows_affected() != 1 => Err(conflict(format!(" row {row}: {what}"))),
+            (Ok(_), _) => Ok(()),
+            (Err(sqlx::Error::Database(d)), Outcome::NewKeys) if d.is_unique_violation() => {
+                Err(conflict(": an insert of a key the platform already holds".into()))
+            }
+            (Err(e), Outcome::NewKeys) => Err(ApiError::database("applying inserts", e)),
+            (Err(e), Outcome::OneRow { .. }) => Err(ApiError::database("applying an update or a delete", e)),
+        }
+    }
+}
+
+/// The statements of one stored batch and the rows they apply.
+struct PlannedBatch {
+    steps: Vec<Step>,
+    rows: u64,
+}
+
+impl PlatformDb {
+    /// Reads, decodes and plans the load's batches in commit order, one batch ahead of the
+    /// consumer. Bodies are read outside the commit's transaction: a batch never changes once
+    /// stored, and the commit lock keeps new ones out. A batch that cannot be planned ends the
+    /// stream with its error; the consumer also counts the batches, so a stream that ends early
+    /// for any other reason is never taken for a whole load.
+    fn plan(
+        &self,
+        load: &LoadRow,
+        order: &[(String, u64)],
+        schemas: &crate::schema::SchemaRegistry,
+        version: u64,
+    ) -> tokio::sync::mpsc::Receiver<Result<PlannedBatch, ApiError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let pool = self.pool.clone();
+        let (load, order, sqlite) = (load.clone(), order.to_vec(), self.sqlite);
+        let schemas: Vec<Option<std::sync::Arc<RecordSetSchema>>> = order.iter().map(|(set, _)| schemas.get(set).cloned()).collect();
+        tokio::spawn(async move {
+            for ((set, seq), schema) in order.into_iter().zip(schemas) {
+                let planned = async {
+                    let schema = schema.ok_or_else(|| ApiError::unknown_set(&set))?;
+                    let row = sqlx::query("SELECT body FROM platform_batches WHERE load_id = $1 AND record_set = $2 AND seq = $3")
+                        .bind(&load.load_id)
+                        .bind(&set)
+                        .bind(i(seq))
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(db_err("reading a batch to apply"))?;
+                    let body: Vec<u8> = col(&row, 0)?;
+                    let at = Place { load: load.clone(), set: set.clone(), seq, version, anonymous_parameters: sqlite };
+                    tokio::task::spawn_blocking(move || plan_batch(&at, &schema, &body))
+                        .await
+                        .map_err(|e| ApiError::internal(format!("planning {set} batch {seq}: {e}")))?
+                }
+                .await;
+                let failed = planned.is_err();
+                if tx.send(planned).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Where a batch's rows go: its load, set and number, the version they make.
+struct Place {
+    load: LoadRow,
+    set: String,
+    seq: u64,
     version: u64,
+    /// SQLite: `?` parameters (see [`PlatformDb::sqlite`]).
     anonymous_parameters: bool,
-) -> Result<u64, ApiError> {
-    let conflict = |row: usize, what: &str| {
-        ApiError::conflict(
-            "change_conflict",
-            format!("load {}: {set} batch {seq} row {row}: {what}; nothing of the load was applied", load.load_id),
-        )
-    };
+}
+
+/// Decodes a stored batch and turns its rows into statements: updates and deletes one by one
+/// (each must hit its row in its old version), inserts many rows to a statement.
+fn plan_batch(at: &Place, schema: &RecordSetSchema, body: &[u8]) -> Result<PlannedBatch, ApiError> {
+    let (set, seq) = (at.set.as_str(), at.seq);
+    let (_, batches) = crate::protocol::decode_batches(body)
+        .map_err(|e| ApiError::internal(format!("load {}: {set} batch {seq}: {e}", at.load.load_id)))?;
+    let mut steps = Vec::new();
+    // Rows are numbered across the record batches of the body, as `records` reads them.
+    let mut first_row = 0u64;
+    for b in &batches {
+        plan_record_batch(at, schema, first_row, b, &mut steps)?;
+        first_row += b.num_rows() as u64;
+    }
+    Ok(PlannedBatch { steps, rows: first_row })
+}
+
+fn plan_record_batch(at: &Place, schema: &RecordSetSchema, first_row: u64, b: &RecordBatch, steps: &mut Vec<Step>) -> Result<(), ApiError> {
+    let (load, set, seq) = (&at.load, at.set.as_str(), at.seq);
+    let step = |query, must| Step { query, set: set.to_string(), seq, must };
     let ops = strings(b, OP)?;
     let old = strings(b, OLD_ROW_HASH)?;
     let new = strings(b, NEW_ROW_HASH)?;
@@ -541,100 +684,159 @@ async fn apply_batch(
     }
     let insured = b.column_by_name("insured_no").and_then(|c| c.as_any().downcast_ref::<StringArray>());
     let mut key = Vec::with_capacity(64);
-    let mut hex_key = Vec::with_capacity(128);
     // The rows stay in the stored batch: a record points at its row (see migration 3).
-    let mut inserts: Vec<(String, Option<&str>, &str, i64)> = Vec::new();
+    let mut inserts: Vec<(Vec<u8>, Option<String>, String, i64)> = Vec::new();
     for row in 0..b.num_rows() {
         key.clear();
         crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
-        hex_key.resize(key.len() * 2, 0);
-        hex::encode_to_slice(&key, &mut hex_key).map_err(|e| ApiError::internal(e.to_string()))?;
-        let record_key = String::from_utf8_lossy(&hex_key).into_owned();
+        let record_key = key.clone();
         let batch_row = i(first_row + row as u64);
-        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row));
+        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
         match ops.value(row) {
-            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row), batch_row)),
+            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row).to_string(), batch_row)),
             "update" if new.is_valid(row) && old.is_valid(row) => {
-                let r = sqlx::query(
+                let query = sqlx::query(
                     "UPDATE platform_records SET row_hash = $1, row_json = '', insured_no = $2, version = $3, batch_load = $4, batch_seq = $5, batch_row = $6 WHERE insurer_no = $7 AND record_set = $8 AND record_key = $9 AND row_hash = $10",
                 )
-                .bind(new.value(row))
+                .bind(new.value(row).to_string())
                 .bind(person)
-                .bind(i(version))
-                .bind(&load.load_id)
+                .bind(i(at.version))
+                .bind(load.load_id.clone())
                 .bind(i(seq))
                 .bind(batch_row)
-                .bind(&load.insurer_no)
-                .bind(set)
-                .bind(&record_key)
-                .bind(old.value(row))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err("applying an update"))?;
-                if r.rows_affected() != 1 {
-                    return Err(conflict(row, "an update of a row the platform does not hold in its old version"));
-                }
+                .bind(load.insurer_no.clone())
+                .bind(set.to_string())
+                .bind(record_key)
+                .bind(old.value(row).to_string());
+                steps.push(step(query, Outcome::OneRow { row, what: "an update of a row the platform does not hold in its old version" }));
             }
             "delete" if old.is_valid(row) => {
-                let r = sqlx::query(
+                let query = sqlx::query(
                     "DELETE FROM platform_records WHERE insurer_no = $1 AND record_set = $2 AND record_key = $3 AND row_hash = $4",
                 )
-                .bind(&load.insurer_no)
-                .bind(set)
-                .bind(&record_key)
-                .bind(old.value(row))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err("applying a delete"))?;
-                if r.rows_affected() != 1 {
-                    return Err(conflict(row, "a delete of a row the platform does not hold"));
-                }
-            }
-            other => return Err(conflict(row, &format!("op `{other}` without the row hashes it needs"))),
-        }
-    }
-    for chunk in inserts.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version, batch_load, batch_seq, batch_row) VALUES ",
-        );
-        for n in 0..chunk.len() {
-            let p = n * 9;
-            if n > 0 {
-                sql.push(',');
-            }
-            if anonymous_parameters {
-                sql.push_str("(?,?,?,?,?,'',?,?,?,?)");
-            } else {
-                let ps: Vec<String> = (1..=9).map(|k| format!("${}", p + k)).collect();
-                sql.push_str(&format!("({},{},{},{},{},'',{},{},{},{})", ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], ps[6], ps[7], ps[8]));
-            }
-        }
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (record_key, person, hash, row) in chunk {
-            q = q
-                .bind(&load.insurer_no)
-                .bind(set)
+                .bind(load.insurer_no.clone())
+                .bind(set.to_string())
                 .bind(record_key)
-                .bind(*person)
-                .bind(*hash)
-                .bind(i(version))
-                .bind(&load.load_id)
-                .bind(i(seq))
-                .bind(*row);
-        }
-        match q.execute(&mut **tx).await {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                .bind(old.value(row).to_string());
+                steps.push(step(query, Outcome::OneRow { row, what: "a delete of a row the platform does not hold" }));
+            }
+            other => {
                 return Err(ApiError::conflict(
                     "change_conflict",
                     format!(
-                        "load {}: {set} batch {seq}: an insert of a key the platform already holds; nothing of the load was applied",
+                        "load {}: {set} batch {seq} row {row}: op `{other}` without the row hashes it needs; nothing of the load was applied",
                         load.load_id
                     ),
                 ));
             }
-            Err(e) => return Err(ApiError::database("applying inserts", e)),
         }
     }
-    Ok(b.num_rows() as u64)
+    let mut inserts = inserts.into_iter().peekable();
+    while inserts.peek().is_some() {
+        let chunk: Vec<_> = inserts.by_ref().take(INSERT_CHUNK).collect();
+        let mut query = sqlx::query(AssertSqlSafe(insert_sql(chunk.len(), at.anonymous_parameters)))
+            .bind(load.insurer_no.clone())
+            .bind(set.to_string())
+            .bind(i(at.version))
+            .bind(load.load_id.clone())
+            .bind(i(seq));
+        for (record_key, person, hash, row) in chunk {
+            query = query.bind(record_key).bind(person).bind(hash).bind(row);
+        }
+        steps.push(step(query, Outcome::NewKeys));
+    }
+    Ok(())
+}
+
+/// A multi-row insert of `rows` records. What every row of a statement shares (insurer, set,
+/// version, batch) is bound once, the rest (key, person, hash, place in the batch) per row:
+/// binding is most of a statement's cost.
+fn insert_sql(rows: usize, anonymous_parameters: bool) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(256 + rows * 24);
+    sql.push_str(
+        "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version, batch_load, batch_seq, batch_row) ",
+    );
+    if anonymous_parameters {
+        sql.push_str("SELECT ?, ?, column1, column2, column3, '', ?, ?, ?, column4 FROM (VALUES ");
+    } else {
+        sql.push_str("SELECT $1, $2, column1, column2, column3, '', $3, $4, $5, column4 FROM (VALUES ");
+    }
+    for n in 0..rows {
+        if n > 0 {
+            sql.push(',');
+        }
+        if anonymous_parameters {
+            sql.push_str("(?,?,?,?)");
+        } else {
+            let p = 6 + n * 4;
+            let _ = write!(sql, "(${},${},${},${})", p, p + 1, p + 2, p + 3);
+        }
+    }
+    sql.push_str(") AS v");
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A platform database from before migration 4 (keys as hex) opens with its keys as bytes,
+    /// the state's digest unchanged and the rows found by their key.
+    #[tokio::test]
+    async fn hex_keys_become_bytes_and_the_state_stays_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::ledger::LedgerLocation::Sqlite(dir.path().join("platform.sqlite"));
+        sqlx::any::install_default_drivers();
+        let key = b"\x0a\x00\x00\x00insured_noS\x0a\x00\x00\x000000000017".to_vec();
+        {
+            let pool = sqlx::pool::PoolOptions::<Any>::new().max_connections(1).connect(&location.url()).await.unwrap();
+            let mut migrator = sqlx::migrate::Migrator::DEFAULT;
+            migrator.migrations = Cow::Owned(
+                MIGRATIONS[..3]
+                    .iter()
+                    .map(|&(v, name, sql, _)| {
+                        sqlx::migrate::Migration::new(
+                            v,
+                            Cow::Borrowed(name),
+                            sqlx::migrate::MigrationType::Simple,
+                            sqlx::SqlStr::from_static(sql),
+                            false,
+                        )
+                    })
+                    .collect(),
+            );
+            migrator.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO platform_insurers (insurer_no, version, updated_at) VALUES ('141309', 1, 'now')")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version) VALUES ('141309', 'insured_person', $1, '0000000017', 'ab', '{}', 1)",
+            )
+            .bind(hex::encode(&key))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let db = PlatformDb::open(&location).await.unwrap();
+        let state = db.state("141309").await.unwrap();
+        let set = &state.record_sets["insured_person"];
+        assert_eq!(set.rows, 1);
+        assert_eq!(set.digest, crate::map::rowset::digest_hex(crate::map::rowset::digest_term(&key, "ab")));
+        let stored: Vec<u8> = sqlx::query("SELECT record_key FROM platform_records").fetch_one(&db.pool).await.unwrap().get(0);
+        assert_eq!(stored, key);
+        let (_, rows) = db.records("141309", "insured_person", "0000000017").await.unwrap();
+        assert_eq!(rows, vec![serde_json::json!({})]);
+    }
+
+    #[test]
+    fn inserts_bind_what_rows_share_once() {
+        assert_eq!(
+            insert_sql(2, true),
+            "INSERT INTO platform_records (insurer_no, record_set, record_key, insured_no, row_hash, row_json, version, batch_load, batch_seq, batch_row) SELECT ?, ?, column1, column2, column3, '', ?, ?, ?, column4 FROM (VALUES (?,?,?,?),(?,?,?,?)) AS v"
+        );
+        assert!(insert_sql(2, false).ends_with("FROM (VALUES ($6,$7,$8,$9),($10,$11,$12,$13)) AS v"));
+    }
 }

@@ -210,6 +210,11 @@ pub struct XmlSource<R> {
 }
 
 impl<R: Read> XmlSource<R> {
+    /// The reader underneath (for a wrapper that counts what is read).
+    fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     pub fn new(inner: R, max_held: usize) -> Self {
         XmlSource {
             inner,
@@ -569,7 +574,7 @@ pub struct XmlRecordReader<'p, R: Read> {
     /// Names of the open elements, for messages.
     open: Vec<String>,
     events: u64,
-    root_attributes: Vec<(String, String)>,
+    root_attributes: RootAttributes,
     record_no: u64,
     rec: Option<Rec>,
     done: bool,
@@ -600,7 +605,7 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
             depth: 0,
             open: Vec::new(),
             events: 0,
-            root_attributes: Vec::new(),
+            root_attributes: RootAttributes::default(),
             record_no: 0,
             rec: None,
             done: false,
@@ -609,7 +614,7 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
 
     /// An attribute of the root element (after it has been read).
     pub fn root_attribute(&self, name: &str) -> Option<&str> {
-        self.root_attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.root_attributes.get(name)
     }
 
     /// Bytes the source holds (see [`XmlSource::held_bytes`]).
@@ -789,7 +794,7 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
                     let kind = XmlErrorKind::Structure(format!("the root element is <{name}>, the layout expects <{}>", plan.root));
                     return Err(self.error(kind, before).into());
                 }
-                self.root_attributes = attrs;
+                self.root_attributes = RootAttributes(attrs);
                 self.phase = Phase::Root;
                 return Ok(());
             }
@@ -922,7 +927,7 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
                 (XmlFieldSource::Element(_), None) => (out.data.len(), out.data.len(), rec.offset),
                 (XmlFieldSource::RootAttribute(a), _) => {
                     let s = out.data.len();
-                    if let Some((_, v)) = self.root_attributes.iter().find(|(k, _)| k == a) {
+                    if let Some((_, v)) = self.root_attributes.0.iter().find(|(k, _)| k == a) {
                         out.data.extend_from_slice(v.as_bytes());
                     }
                     (s, out.data.len(), rec.offset)
@@ -981,24 +986,115 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
 }
 
 /// Reads a whole file, calling `sink` with each batch of records; memory stays at one batch.
+/// The attributes of the root element (`insurerNo="141309"`), as a stream's sink sees them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RootAttributes(Vec<(String, String)>);
+
+impl RootAttributes {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Records per batch handed to a stream's sink.
+const RECORDS_PER_BATCH: usize = 256;
+
 pub fn read_stream<R: Read, E>(
     plan: &XmlPlan,
     reader: R,
-    mut sink: impl FnMut(&RawRecords, &XmlRecordReader<'_, R>) -> Result<(), E>,
+    mut sink: impl FnMut(&RawRecords, &RootAttributes) -> Result<(), E>,
 ) -> Result<(), XmlStreamError<E>> {
-    const RECORDS_PER_BATCH: usize = 256;
     let mut r = XmlRecordReader::new(plan, reader);
     let mut batch = RawRecords::default();
     loop {
         batch.clear();
         let more = r.next_batch(&mut batch, RECORDS_PER_BATCH).map_err(XmlStreamError::Read)?;
         if !batch.is_empty() || !more {
-            sink(&batch, &r).map_err(XmlStreamError::Sink)?;
+            sink(&batch, &r.root_attributes).map_err(XmlStreamError::Sink)?;
         }
         if !more {
             return Ok(());
         }
     }
+}
+
+/// Batches the reading thread of [`read_stream_ahead`] may be ahead of the sink.
+const AHEAD: usize = 4;
+
+/// [`read_stream`] on two cores: reading (and whatever `reader` does, such as hashing the file),
+/// decoding and parsing run on a thread of their own, a few batches ahead, while `sink` takes the
+/// batches in file order on the calling thread. The sink sees what it would see in line: the
+/// same batches, then the reader's error, if any, after every batch before it; a sink error
+/// stops the reading. `on_bytes` is told the bytes read, on the calling thread, as the batches
+/// they made arrive. Batches are handed back for reuse.
+pub fn read_stream_ahead<R: Read + Send, E>(
+    plan: &XmlPlan,
+    reader: R,
+    mut on_bytes: impl FnMut(usize),
+    mut sink: impl FnMut(&RawRecords, &RootAttributes) -> Result<(), E>,
+) -> Result<(), XmlStreamError<E>> {
+    /// Counts what is read, for `on_bytes`.
+    struct Counted<R> {
+        inner: R,
+        bytes: usize,
+    }
+    impl<R: Read> Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.bytes += n;
+            Ok(n)
+        }
+    }
+    /// A batch, the root's attributes when they changed (once, before the first record) and the
+    /// bytes read since the last message.
+    type Msg = (RawRecords, Option<RootAttributes>, usize);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(AHEAD);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<RawRecords>();
+        let producer = scope.spawn(move || -> Result<(), XmlReadError> {
+            let mut r = XmlRecordReader::new(plan, Counted { inner: reader, bytes: 0 });
+            let mut sent_root = RootAttributes::default();
+            loop {
+                let mut batch = back_rx.try_recv().unwrap_or_default();
+                batch.clear();
+                let more = r.next_batch(&mut batch, RECORDS_PER_BATCH)?;
+                if !batch.is_empty() || !more {
+                    let root = (r.root_attributes != sent_root).then(|| r.root_attributes.clone());
+                    if let Some(root) = &root {
+                        sent_root = root.clone();
+                    }
+                    let bytes = std::mem::take(&mut r.reader.get_mut().inner_mut().bytes);
+                    // A closed channel means the sink failed; its error is the one to report.
+                    if tx.send((batch, root, bytes)).is_err() {
+                        return Ok(());
+                    }
+                }
+                if !more {
+                    return Ok(());
+                }
+            }
+        });
+        let mut root = RootAttributes::default();
+        let mut failed = None;
+        for (batch, changed, bytes) in rx.iter() {
+            on_bytes(bytes);
+            if let Some(changed) = changed {
+                root = changed;
+            }
+            if let Err(e) = sink(&batch, &root) {
+                failed = Some(e);
+                break;
+            }
+            let _ = back_tx.send(batch);
+        }
+        // Hanging up stops a reading thread that is waiting to hand over a batch.
+        drop(rx);
+        let read = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match failed {
+            Some(e) => Err(XmlStreamError::Sink(e)),
+            None => read.map_err(XmlStreamError::Read),
+        }
+    })
 }
 
 #[derive(Debug)]
@@ -1035,9 +1131,14 @@ mod tests {
     /// Everything the reader reports, as text: per record its number, offset, fields, entries,
     /// fault and raw bytes.
     fn read_all(data: &[u8], size: usize) -> Result<Vec<String>, XmlError> {
+        read_all_with(data, size, false)
+    }
+
+    /// [`read_all`], in line or with the reading a few batches ahead on a thread of its own.
+    fn read_all_with(data: &[u8], size: usize, ahead: bool) -> Result<Vec<String>, XmlError> {
         let p = plan();
         let mut out = Vec::new();
-        let res = read_stream(&p, Chunked { data, size }, |batch, _| {
+        let sink = |batch: &RawRecords, _: &RootAttributes| {
             for r in batch.iter() {
                 let fields: Vec<String> = (0..r.field_count())
                     .map(|i| r.field(i).map(|(b, o)| format!("{}@{o}", String::from_utf8_lossy(b))).unwrap_or_default())
@@ -1066,7 +1167,9 @@ mod tests {
                 ));
             }
             Ok::<(), ()>(())
-        });
+        };
+        let res =
+            if ahead { read_stream_ahead(&p, Chunked { data, size }, |_| {}, sink) } else { read_stream(&p, Chunked { data, size }, sink) };
         match res {
             Ok(()) => Ok(out),
             Err(XmlStreamError::Read(XmlReadError::Xml(e))) => Err(e),
@@ -1233,6 +1336,46 @@ mod tests {
         }
     }
 
+    /// Many batches through the reading thread (more than it may be ahead): every record in
+    /// order, the bytes all reported, the root's attributes seen from the first batch on; a
+    /// failing sink stops the reading and its error is the one reported.
+    #[test]
+    fn ahead_over_many_batches() {
+        let p = plan();
+        let opinions = || Opinions { left: 5_000, n: 0, buf: Vec::new(), pos: 0 };
+        let total = std::io::copy(&mut opinions(), &mut std::io::sink()).unwrap() as usize;
+        let (mut next, mut bytes, mut batches) = (1u64, 0usize, 0usize);
+        read_stream_ahead(
+            &p,
+            opinions(),
+            |n| bytes += n,
+            |batch, root| {
+                assert_eq!(root.get("insurerNo"), Some("141309"));
+                for r in batch.iter() {
+                    assert_eq!(r.record_no, next);
+                    next += 1;
+                }
+                batches += 1;
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!((next - 1, bytes), (5_000, total));
+        assert!(batches > AHEAD * 2, "{batches} batches");
+        let mut seen = 0;
+        let res = read_stream_ahead(
+            &p,
+            opinions(),
+            |_| {},
+            |_, _| {
+                seen += 1;
+                if seen == 3 { Err("stop") } else { Ok(()) }
+            },
+        );
+        assert!(matches!(res, Err(XmlStreamError::Sink("stop"))), "{res:?}");
+        assert_eq!(seen, 3);
+    }
+
     /// Memory stays flat: what the reader holds does not grow with the number of opinions.
     #[test]
     fn memory_is_flat_over_100000_opinions() {
@@ -1263,6 +1406,19 @@ mod tests {
         fn any_chunk_size(size in 1usize..300, utf8 in any::<bool>()) {
             let doc = if utf8 { DOC.replace("Shift_JIS", "UTF-8").into_bytes() } else { sjis(DOC) };
             prop_assert_eq!(read_all(&doc, size).unwrap(), read_all(&doc, 1 << 20).unwrap());
+        }
+
+        /// Reading ahead on a thread of its own gives the records and the error reading in line
+        /// gives, whatever the chunk size and wherever the file breaks.
+        #[test]
+        fn ahead_is_the_same_as_in_line(size in 1usize..300, utf8 in any::<bool>(), cut in 0usize..2000, junk in proptest::collection::vec(any::<u8>(), 0..8)) {
+            let doc = if utf8 { DOC.replace("Shift_JIS", "UTF-8").into_bytes() } else { sjis(DOC) };
+            let mut broken = doc[..cut.min(doc.len())].to_vec();
+            broken.extend_from_slice(&junk);
+            for input in [&doc, &broken] {
+                let in_line = format!("{:?}", read_all_with(input, size, false));
+                prop_assert_eq!(format!("{:?}", read_all_with(input, size, true)), in_line);
+            }
         }
 
         /// Any bytes give records or an error, never a panic.

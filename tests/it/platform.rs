@@ -638,6 +638,26 @@ fn a_load_is_published_through_the_client_and_the_platform_state_matches_the_sna
         rejected(c.commit("141309-stale", &Commit { batches: 1, rows: 2, digests: BTreeMap::from([(SET.to_string(), vec![ack.digest])]) }));
     assert_eq!((status, code.as_str()), (409, "change_conflict"));
     assert_eq!(c.state(INSURER).unwrap(), state);
+
+    // An insert of a key the platform holds, and a delete of a row it does not hold: each
+    // refuses its whole load, named by batch (and row), and nothing changes.
+    let held = Change::Insert(first[0].clone());
+    let gone = Change::Delete(hashes_now[4].clone(), first[4].clone());
+    for (n, (change, says)) in
+        [(held, "an insert of a key the platform already holds"), (gone, "row 1: a delete of a row the platform does not hold")]
+            .into_iter()
+            .enumerate()
+    {
+        let load = format!("141309-conflict-{n}");
+        let body = Bytes::from(protocol::encode_batch(&changes(&schema, &[Change::Insert(rows(8..9).remove(0)), change])).unwrap());
+        c.open(&open_request(&load, 2, &[SET])).unwrap();
+        let ack = c.put_batch(&load, SET, 0, body).unwrap();
+        let (status, code, message) =
+            rejected(c.commit(&load, &Commit { batches: 1, rows: 2, digests: BTreeMap::from([(SET.to_string(), vec![ack.digest])]) }));
+        assert_eq!((status, code.as_str()), (409, "change_conflict"), "{message}");
+        assert!(message.contains(&format!("{SET} batch 0")) && message.contains(says), "{message}");
+        assert_eq!(c.state(INSURER).unwrap(), state);
+    }
 }
 
 #[test]

@@ -76,11 +76,32 @@ fn checkpointer(pool: AnyPool) -> tokio::sync::mpsc::Sender<()> {
     tokio::spawn(async move {
         while asked.recv().await.is_some() {
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                tracing::warn!(error = %e, "checkpointing the platform's WAL failed; the next write asks again");
+                tracing::warn!(error = %e, "checkpointing the platform's WAL failed; the next commit asks again");
             }
         }
     });
     ask
+}
+
+/// The first `upto` migrations, in the backend's SQL.
+fn migrator(sqlite: bool, upto: usize) -> sqlx::migrate::Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .take(upto)
+        .map(|&(v, name, for_sqlite, for_postgres)| {
+            let sql = if sqlite { for_sqlite } else { for_postgres };
+            sqlx::migrate::Migration::new(
+                v,
+                Cow::Borrowed(name),
+                sqlx::migrate::MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = sqlx::migrate::Migrator::DEFAULT;
+    migrator.migrations = Cow::Owned(migrations);
+    migrator
 }
 
 /// A column of a row: a value of another type than the schema's is an error, never a panic.
@@ -104,7 +125,7 @@ impl PlatformDb {
     pub async fn open(location: &crate::ledger::LedgerLocation) -> Result<PlatformDb, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let sqlite = matches!(location, crate::ledger::LedgerLocation::Sqlite(_));
-        let mut options = sqlx::pool::PoolOptions::<Any>::new().max_connections(4).acquire_timeout(std::time::Duration::from_secs(10));
+        let mut options = sqlx::pool::PoolOptions::<Any>::new().max_connections(8).acquire_timeout(std::time::Duration::from_secs(10));
         if sqlite {
             // A commit of a large load is one transaction whose rows arrive in key order, so what
             // it writes is mostly full leaf pages that are never touched again: a 16 MiB page
@@ -114,37 +135,27 @@ impl PlatformDb {
             // kernel must first clear. SQLite's default 2 MiB makes pages still being filled
             // spill and be read back.) A new database gets 16 KiB pages: the batches it keeps
             // are large blobs, and a commit writes fewer, fuller pages. The WAL is checkpointed
-            // by a task of its own after each commit, not by the writing connection as part of
-            // its commit: a commit is durable once its WAL frames are synced, and copying a large
-            // load's frames into the database (seconds) need not delay its receipt. Statement
-            // journals (a multi-row insert's undo) stay in memory.
+            // by a task of its own at the start and after each commit (whatever its outcome),
+            // not by the writing connection as part of its commit: a commit is durable once its
+            // WAL frames are synced, and copying a large load's frames into the database
+            // (seconds) need not delay its receipt. Batches are copied after the commit that
+            // applies them, not while their load uploads; SQLite's own checkpoint stays as a
+            // bound (4 GiB of 16 KiB pages) for a platform that takes batches and never a
+            // commit. Statement journals (a multi-row insert's undo) stay in memory. Eight
+            // connections: a commit holds one and reads its batches through another, the
+            // checkpoint may hold a third, and uploads and reads go on beside them.
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     sqlx::Executor::execute(&mut *conn, "PRAGMA page_size = 16384").await?;
                     sqlx::Executor::execute(&mut *conn, "PRAGMA cache_size = -16384").await?;
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 0").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 262144").await?;
                     sqlx::Executor::execute(conn, "PRAGMA temp_store = MEMORY").await?;
                     Ok(())
                 })
             });
         }
         let pool = options.connect(&location.url()).await?;
-        let migrations: Vec<sqlx::migrate::Migration> = MIGRATIONS
-            .iter()
-            .map(|&(v, name, for_sqlite, for_postgres)| {
-                let sql = if sqlite { for_sqlite } else { for_postgres };
-                sqlx::migrate::Migration::new(
-                    v,
-                    Cow::Borrowed(name),
-                    sqlx::migrate::MigrationType::Simple,
-                    sqlx::SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect();
-        let mut migrator = sqlx::migrate::Migrator::DEFAULT;
-        migrator.migrations = Cow::Owned(migrations);
-        migrator.run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        migrator(sqlite, MIGRATIONS.len()).run(&pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         if matches!(location, crate::ledger::LedgerLocation::Sqlite(_)) {
             // Readers (state, records) and the writer (a commit) do not block each other.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
@@ -153,8 +164,7 @@ impl PlatformDb {
         Ok(PlatformDb { pool, location: location.to_string(), sqlite, checkpoint })
     }
 
-    /// Asks for a checkpoint after a commit. Batches received are copied with the commit that
-    /// applies them, not while a commit may be running.
+    /// Asks for a checkpoint, after a commit (see [`PlatformDb::open`]).
     fn wal_grew(&self) {
         if let Some(ask) = &self.checkpoint {
             // Full: a checkpoint is asked for already, and it will take this write too.
@@ -288,8 +298,21 @@ impl PlatformDb {
     }
 
     /// Applies a load's batches, in record-set and seq order, as one transaction: the insurer's
-    /// version moves from the load's base to base + 1, or nothing happens.
+    /// version moves from the load's base to base + 1, or nothing happens. Either way the WAL
+    /// is checkpointed afterwards (a rolled-back commit may have spilled pages into it).
     pub async fn commit(
+        &self,
+        load: &LoadRow,
+        order: &[(String, u64)],
+        schemas: &crate::schema::SchemaRegistry,
+        committer: &Committer,
+    ) -> Result<Receipt, ApiError> {
+        let committed = self.apply(load, order, schemas, committer).await;
+        self.wal_grew();
+        committed
+    }
+
+    async fn apply(
         &self,
         load: &LoadRow,
         order: &[(String, u64)],
@@ -330,9 +353,9 @@ impl PlatformDb {
                 ),
             ));
         }
-        // The batches are read, decoded and turned into statements a batch ahead, on a thread of
-        // their own, while this transaction executes the statements of the batch before: the
-        // commit's time is the database's own work rather than the sum of both.
+        // The batches are read, decoded and turned into statements ahead, on a task (and a
+        // blocking thread) of their own, while this transaction executes the statements of the
+        // batch before: the commit's time is the database's own work rather than the sum of both.
         let mut planned = self.plan(load, order, schemas, version);
         let (mut applied, mut batches) = (0u64, 0usize);
         while let Some(batch) = planned.recv().await {
@@ -393,7 +416,6 @@ impl PlatformDb {
             q.execute(&mut *tx).await.map_err(db_err(action))?;
         }
         tx.commit().await.map_err(db_err("committing"))?;
-        self.wal_grew();
         Ok(receipt)
     }
 
@@ -582,14 +604,18 @@ impl Step {
                 format!("load {load_id}: {} batch {}{what}; nothing of the load was applied", self.set, self.seq),
             )
         };
+        let failed = |action: &'static str, e: sqlx::Error| {
+            tracing::error!(load = %load_id, set = %self.set, batch = self.seq, "{action} failed");
+            ApiError::database(action, e)
+        };
         match (self.query.execute(&mut **tx).await, self.must) {
             (Ok(done), Outcome::OneRow { row, what }) if done.rows_affected() != 1 => Err(conflict(format!(" row {row}: {what}"))),
             (Ok(_), _) => Ok(()),
             (Err(sqlx::Error::Database(d)), Outcome::NewKeys) if d.is_unique_violation() => {
                 Err(conflict(": an insert of a key the platform already holds".into()))
             }
-            (Err(e), Outcome::NewKeys) => Err(ApiError::database("applying inserts", e)),
-            (Err(e), Outcome::OneRow { .. }) => Err(ApiError::database("applying an update or a delete", e)),
+            (Err(e), Outcome::NewKeys) => Err(failed("applying inserts", e)),
+            (Err(e), Outcome::OneRow { .. }) => Err(failed("applying an update or a delete", e)),
         }
     }
 }
@@ -601,8 +627,8 @@ struct PlannedBatch {
 }
 
 impl PlatformDb {
-    /// Reads, decodes and plans the load's batches in commit order, one batch ahead of the
-    /// consumer. Bodies are read outside the commit's transaction: a batch never changes once
+    /// Reads, decodes and plans the load's batches in commit order, up to two batches ahead of
+    /// the consumer (one planned and waiting, one being planned). Bodies are read outside the commit's transaction: a batch never changes once
     /// stored, and the commit lock keeps new ones out. A batch that cannot be planned ends the
     /// stream with its error; the consumer also counts the batches, so a stream that ends early
     /// for any other reason is never taken for a whole load.
@@ -627,12 +653,15 @@ impl PlatformDb {
                         .bind(i(seq))
                         .fetch_one(&pool)
                         .await
-                        .map_err(db_err("reading a batch to apply"))?;
+                        .map_err(|e| {
+                            tracing::error!(load = %load.load_id, set = %set, batch = seq, "reading a batch to apply failed");
+                            ApiError::database("reading a batch to apply", e)
+                        })?;
                     let body: Vec<u8> = col(&row, 0)?;
                     let at = Place { load: load.clone(), set: set.clone(), seq, version, anonymous_parameters: sqlite };
                     tokio::task::spawn_blocking(move || plan_batch(&at, &schema, &body))
                         .await
-                        .map_err(|e| ApiError::internal(format!("planning {set} batch {seq}: {e}")))?
+                        .map_err(|e| ApiError::internal(format!("load {}: planning {set} batch {seq}: {e}", load.load_id)))?
                 }
                 .await;
                 let failed = planned.is_err();
@@ -691,15 +720,15 @@ fn plan_record_batch(at: &Place, schema: &RecordSetSchema, first_row: u64, b: &R
         crate::map::rowset::encode_key(&key_names, &key_cols, row, &mut key);
         let record_key = key.clone();
         let batch_row = i(first_row + row as u64);
-        let person = insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
+        let person = || insured.filter(|a| a.is_valid(row)).map(|a| a.value(row).to_string());
         match ops.value(row) {
-            "insert" if new.is_valid(row) => inserts.push((record_key, person, new.value(row).to_string(), batch_row)),
+            "insert" if new.is_valid(row) => inserts.push((record_key, person(), new.value(row).to_string(), batch_row)),
             "update" if new.is_valid(row) && old.is_valid(row) => {
                 let query = sqlx::query(
                     "UPDATE platform_records SET row_hash = $1, row_json = '', insured_no = $2, version = $3, batch_load = $4, batch_seq = $5, batch_row = $6 WHERE insurer_no = $7 AND record_set = $8 AND record_key = $9 AND row_hash = $10",
                 )
                 .bind(new.value(row).to_string())
-                .bind(person)
+                .bind(person())
                 .bind(i(at.version))
                 .bind(load.load_id.clone())
                 .bind(i(seq))
@@ -791,22 +820,7 @@ mod tests {
         let key = b"\x0a\x00\x00\x00insured_noS\x0a\x00\x00\x000000000017".to_vec();
         {
             let pool = sqlx::pool::PoolOptions::<Any>::new().max_connections(1).connect(&location.url()).await.unwrap();
-            let mut migrator = sqlx::migrate::Migrator::DEFAULT;
-            migrator.migrations = Cow::Owned(
-                MIGRATIONS[..3]
-                    .iter()
-                    .map(|&(v, name, sql, _)| {
-                        sqlx::migrate::Migration::new(
-                            v,
-                            Cow::Borrowed(name),
-                            sqlx::migrate::MigrationType::Simple,
-                            sqlx::SqlStr::from_static(sql),
-                            false,
-                        )
-                    })
-                    .collect(),
-            );
-            migrator.run(&pool).await.unwrap();
+            migrator(true, 3).run(&pool).await.unwrap();
             sqlx::query("INSERT INTO platform_insurers (insurer_no, version, updated_at) VALUES ('141309', 1, 'now')")
                 .execute(&pool)
                 .await

@@ -20,8 +20,8 @@
 //! A committed row is not copied out of its batch: `platform_records` holds its key, hash,
 //! person and place in the stored batch (migration 3), and the records view decodes the batch
 //! to answer. Copying every row as JSON made a 1M-person first load write 6.6 GB and take 53 s
-//! to commit; pointing into the batch, 16.5 s. The commit now plans the next batch (decode, key
-//! encoding, binds) on another thread while the database executes the current one, binds what a
+//! to commit; pointing into the batch, 16.5 s. The commit now plans the next batches (decode, key
+//! encoding, binds) on another task while the database executes the current one, binds what a
 //! multi-row insert's rows share once, stores keys as bytes (migration 4: they were hex, twice
 //! the size, in the table and its primary key), lets full pages spill early from a small page
 //! cache and leaves the WAL checkpoint to a task after the receipt: 5.6–6.1 s

@@ -247,54 +247,71 @@ pub fn split_stream<R: Read, S: RecordSplitter + ?Sized, E>(
     })
 }
 
-/// Batches the splitting thread of [`split_stream_ahead`] may be ahead of the sink.
-const AHEAD: usize = 4;
+/// Batches a producing thread of [`run_ahead`] may be ahead of its consumer.
+pub(crate) const AHEAD: usize = 4;
 
-/// [`split_stream`] on two cores: reading the file (and whatever `reader` does, such as hashing
-/// it) and splitting it into records run on a thread of their own, a few batches ahead, while
-/// `sink` takes the batches in file order on the calling thread. The errors are those
-/// `split_stream` gives on the same input: the splitting thread stops at the chunk where it
-/// fails, after the sink has had every batch before it, and a sink error stops the reading.
-/// Batches are handed back for reuse, so memory stays at a few chunks and batches.
-pub fn split_stream_ahead<R: Read + Send, S: RecordSplitter + Send + ?Sized, E>(
-    reader: R,
-    splitter: &mut S,
-    mut on_bytes: impl FnMut(usize),
-    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
-) -> Result<(), SplitStreamError<E>> {
+/// Runs `produce` on a thread of its own, a few batches ahead of `consume`, which takes the
+/// batches in order on the calling thread. `produce` hands each batch over with
+/// `hand(batch, extra)`, which swaps it for one the consumer is done with (so memory stays at a
+/// few batches) and returns false once the consumer has stopped. A consumer error stops the
+/// producer and is the one returned; otherwise the producer's result is, after the consumer has
+/// had every batch handed over before it ended.
+pub(crate) fn run_ahead<T: Send, PE: Send, E>(
+    produce: impl FnOnce(&mut dyn FnMut(&mut RawRecords, T) -> bool) -> Result<(), PE> + Send,
+    mut consume: impl FnMut(&RawRecords, T) -> Result<(), E>,
+) -> Result<Result<(), PE>, E> {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(RawRecords, usize)>(AHEAD);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(RawRecords, T)>(AHEAD);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<RawRecords>();
         let producer = scope.spawn(move || {
-            drive(reader, splitter, |batch, bytes| {
+            produce(&mut |batch, extra| {
                 let next = back_rx.try_recv().unwrap_or_default();
-                // A closed channel means the sink failed; its error is the one to report.
-                Ok::<bool, std::convert::Infallible>(tx.send((std::mem::replace(batch, next), bytes)).is_ok())
+                tx.send((std::mem::replace(batch, next), extra)).is_ok()
             })
         });
         let mut failed = None;
-        for (mut batch, bytes) in rx.iter() {
-            on_bytes(bytes);
-            if !batch.is_empty()
-                && let Err(e) = sink(&batch)
-            {
+        for (mut batch, extra) in rx.iter() {
+            if let Err(e) = consume(&batch, extra) {
                 failed = Some(e);
                 break;
             }
             batch.clear();
             let _ = back_tx.send(batch);
         }
-        // Hanging up stops a splitting thread that is waiting to hand over a batch.
+        // Hanging up stops a producer that is waiting to hand over a batch.
         drop(rx);
         let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        if let Some(e) = failed {
-            return Err(SplitStreamError::Sink(e));
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(produced),
         }
-        produced.map_err(|e| match e {
-            SplitStreamError::Io(e) => SplitStreamError::Io(e),
-            SplitStreamError::Split(e) => SplitStreamError::Split(e),
-            SplitStreamError::Sink(never) => match never {},
-        })
+    })
+}
+
+/// [`split_stream`] on two cores: reading the file (and whatever `reader` does, such as hashing
+/// it) and splitting it into records run on a thread of their own ([`run_ahead`]), while `sink`
+/// takes the batches in file order on the calling thread. The errors are those `split_stream`
+/// gives on the same input: the splitting thread stops at the chunk where it fails, after the
+/// sink has had every batch before it, and a sink error stops the reading.
+pub fn split_stream_ahead<R: Read + Send, S: RecordSplitter + Send + ?Sized, E>(
+    reader: R,
+    splitter: &mut S,
+    mut on_bytes: impl FnMut(usize),
+    mut sink: impl FnMut(&RawRecords) -> Result<(), E>,
+) -> Result<(), SplitStreamError<E>> {
+    let produced = run_ahead(
+        // A closed channel means the sink failed; its error is the one to report.
+        move |hand| drive(reader, splitter, |batch, bytes| Ok::<bool, std::convert::Infallible>(hand(batch, bytes))),
+        |batch, bytes| {
+            on_bytes(bytes);
+            if batch.is_empty() { Ok(()) } else { sink(batch) }
+        },
+    )
+    .map_err(SplitStreamError::Sink)?;
+    produced.map_err(|e| match e {
+        SplitStreamError::Io(e) => SplitStreamError::Io(e),
+        SplitStreamError::Split(e) => SplitStreamError::Split(e),
+        SplitStreamError::Sink(never) => match never {},
     })
 }
 

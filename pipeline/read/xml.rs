@@ -613,10 +613,6 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
     }
 
     /// An attribute of the root element (after it has been read).
-    pub fn root_attribute(&self, name: &str) -> Option<&str> {
-        self.root_attributes.get(name)
-    }
-
     /// Bytes the source holds (see [`XmlSource::held_bytes`]).
     pub fn held_bytes(&self) -> usize {
         self.reader.get_ref().held_bytes()
@@ -927,7 +923,7 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
                 (XmlFieldSource::Element(_), None) => (out.data.len(), out.data.len(), rec.offset),
                 (XmlFieldSource::RootAttribute(a), _) => {
                     let s = out.data.len();
-                    if let Some((_, v)) = self.root_attributes.0.iter().find(|(k, _)| k == a) {
+                    if let Some(v) = self.root_attributes.get(a) {
                         out.data.extend_from_slice(v.as_bytes());
                     }
                     (s, out.data.len(), rec.offset)
@@ -985,7 +981,6 @@ impl<'p, R: Read> XmlRecordReader<'p, R> {
     }
 }
 
-/// Reads a whole file, calling `sink` with each batch of records; memory stays at one batch.
 /// The attributes of the root element (`insurerNo="141309"`), as a stream's sink sees them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RootAttributes(Vec<(String, String)>);
@@ -999,18 +994,20 @@ impl RootAttributes {
 /// Records per batch handed to a stream's sink.
 const RECORDS_PER_BATCH: usize = 256;
 
-pub fn read_stream<R: Read, E>(
+/// The loop of both streams: reads a whole file in batches and hands each to `emit` with the
+/// reader, until `emit` says stop.
+fn batches<R: Read, E>(
     plan: &XmlPlan,
     reader: R,
-    mut sink: impl FnMut(&RawRecords, &RootAttributes) -> Result<(), E>,
+    mut emit: impl FnMut(&mut RawRecords, &mut XmlRecordReader<'_, R>) -> Result<bool, E>,
 ) -> Result<(), XmlStreamError<E>> {
     let mut r = XmlRecordReader::new(plan, reader);
     let mut batch = RawRecords::default();
     loop {
         batch.clear();
         let more = r.next_batch(&mut batch, RECORDS_PER_BATCH).map_err(XmlStreamError::Read)?;
-        if !batch.is_empty() || !more {
-            sink(&batch, &r.root_attributes).map_err(XmlStreamError::Sink)?;
+        if (!batch.is_empty() || !more) && !emit(&mut batch, &mut r).map_err(XmlStreamError::Sink)? {
+            return Ok(());
         }
         if !more {
             return Ok(());
@@ -1018,15 +1015,21 @@ pub fn read_stream<R: Read, E>(
     }
 }
 
-/// Batches the reading thread of [`read_stream_ahead`] may be ahead of the sink.
-const AHEAD: usize = 4;
+/// Reads a whole file, calling `sink` with each batch of records; memory stays at one batch.
+pub fn read_stream<R: Read, E>(
+    plan: &XmlPlan,
+    reader: R,
+    mut sink: impl FnMut(&RawRecords, &RootAttributes) -> Result<(), E>,
+) -> Result<(), XmlStreamError<E>> {
+    batches(plan, reader, |batch, r| sink(batch, &r.root_attributes).map(|()| true))
+}
 
 /// [`read_stream`] on two cores: reading (and whatever `reader` does, such as hashing the file),
-/// decoding and parsing run on a thread of their own, a few batches ahead, while `sink` takes the
-/// batches in file order on the calling thread. The sink sees what it would see in line: the
-/// same batches, then the reader's error, if any, after every batch before it; a sink error
-/// stops the reading. `on_bytes` is told the bytes read, on the calling thread, as the batches
-/// they made arrive. Batches are handed back for reuse.
+/// decoding and parsing run on a thread of their own ([`crate::read::run_ahead`]), while `sink`
+/// takes the batches in file order on the calling thread. The sink sees what it would see in
+/// line: the same batches, then the reader's error, if any, after every batch before it; a sink
+/// error stops the reading. `on_bytes` is told the bytes read, on the calling thread, as the
+/// batches they made arrive.
 pub fn read_stream_ahead<R: Read + Send, E>(
     plan: &XmlPlan,
     reader: R,
@@ -1045,55 +1048,33 @@ pub fn read_stream_ahead<R: Read + Send, E>(
             Ok(n)
         }
     }
-    /// A batch, the root's attributes when they changed (once, before the first record) and the
-    /// bytes read since the last message.
-    type Msg = (RawRecords, Option<RootAttributes>, usize);
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(AHEAD);
-        let (back_tx, back_rx) = std::sync::mpsc::channel::<RawRecords>();
-        let producer = scope.spawn(move || -> Result<(), XmlReadError> {
-            let mut r = XmlRecordReader::new(plan, Counted { inner: reader, bytes: 0 });
+    let mut root = RootAttributes::default();
+    let produced = crate::read::run_ahead(
+        move |hand| {
             let mut sent_root = RootAttributes::default();
-            loop {
-                let mut batch = back_rx.try_recv().unwrap_or_default();
-                batch.clear();
-                let more = r.next_batch(&mut batch, RECORDS_PER_BATCH)?;
-                if !batch.is_empty() || !more {
-                    let root = (r.root_attributes != sent_root).then(|| r.root_attributes.clone());
-                    if let Some(root) = &root {
-                        sent_root = root.clone();
-                    }
-                    let bytes = std::mem::take(&mut r.reader.get_mut().inner_mut().bytes);
-                    // A closed channel means the sink failed; its error is the one to report.
-                    if tx.send((batch, root, bytes)).is_err() {
-                        return Ok(());
-                    }
+            batches(plan, Counted { inner: reader, bytes: 0 }, |batch, r| {
+                // The root's attributes go along once they are read (before the first record).
+                let changed = (r.root_attributes != sent_root).then(|| r.root_attributes.clone());
+                if let Some(changed) = &changed {
+                    sent_root = changed.clone();
                 }
-                if !more {
-                    return Ok(());
-                }
-            }
-        });
-        let mut root = RootAttributes::default();
-        let mut failed = None;
-        for (batch, changed, bytes) in rx.iter() {
+                let bytes = std::mem::take(&mut r.reader.get_mut().inner_mut().bytes);
+                // A closed channel means the sink failed; its error is the one to report.
+                Ok::<bool, std::convert::Infallible>(hand(batch, (changed, bytes)))
+            })
+        },
+        |batch, (changed, bytes)| {
             on_bytes(bytes);
             if let Some(changed) = changed {
                 root = changed;
             }
-            if let Err(e) = sink(&batch, &root) {
-                failed = Some(e);
-                break;
-            }
-            let _ = back_tx.send(batch);
-        }
-        // Hanging up stops a reading thread that is waiting to hand over a batch.
-        drop(rx);
-        let read = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match failed {
-            Some(e) => Err(XmlStreamError::Sink(e)),
-            None => read.map_err(XmlStreamError::Read),
-        }
+            sink(batch, &root)
+        },
+    )
+    .map_err(XmlStreamError::Sink)?;
+    produced.map_err(|e| match e {
+        XmlStreamError::Read(e) => XmlStreamError::Read(e),
+        XmlStreamError::Sink(never) => match never {},
     })
 }
 
@@ -1361,7 +1342,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((next - 1, bytes), (5_000, total));
-        assert!(batches > AHEAD * 2, "{batches} batches");
+        assert!(batches > crate::read::AHEAD * 2, "{batches} batches");
         let mut seen = 0;
         let res = read_stream_ahead(
             &p,

@@ -763,7 +763,7 @@ fn plan_record_batch(at: &Place, schema: &RecordSetSchema, first_row: u64, b: &R
     let mut inserts = inserts.into_iter().peekable();
     while inserts.peek().is_some() {
         let chunk: Vec<_> = inserts.by_ref().take(INSERT_CHUNK).collect();
-        let mut query = sqlx::query(AssertSqlSafe(insert_sql(chunk.len(), at.anonymous_parameters)))
+        let mut query = sqlx::query(AssertSqlSafe(insert_sql_for(chunk.len(), at.anonymous_parameters)))
             .bind(load.insurer_no.clone())
             .bind(set.to_string())
             .bind(i(at.version))
@@ -775,6 +775,16 @@ fn plan_record_batch(at: &Place, schema: &RecordSetSchema, first_row: u64, b: &R
         steps.push(step(query, Outcome::NewKeys));
     }
     Ok(())
+}
+
+/// [`insert_sql`], the text of a full statement ([`INSERT_CHUNK`] rows) made once per backend
+/// and shared: most statements of a large load are full.
+fn insert_sql_for(rows: usize, anonymous_parameters: bool) -> std::sync::Arc<str> {
+    static FULL: [std::sync::OnceLock<std::sync::Arc<str>>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    if rows != INSERT_CHUNK {
+        return insert_sql(rows, anonymous_parameters).into();
+    }
+    FULL[usize::from(anonymous_parameters)].get_or_init(|| insert_sql(INSERT_CHUNK, anonymous_parameters).into()).clone()
 }
 
 /// A multi-row insert of `rows` records. What every row of a statement shares (insurer, set,

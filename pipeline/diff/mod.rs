@@ -10,11 +10,13 @@
 //! ```
 //!
 //! Neither snapshot is held in memory: both are read in batches, first only their key and
-//! `row_hash` columns (the store keeps `row_hash`, see `map::rowset`), then only the rows that
-//! changed; the hashes of the changed rows are kept from the first pass, so no
-//! `row_hash` is decoded twice. Memory grows with the number of changes (8 bytes per change, 32 per
-//! hash it carries: one for an insert or delete, two for an update), not with the snapshots. The merge checks that each side is strictly ordered by key, so a store file
-//! that is not sorted is an error, never a wrong diff.
+//! `row_hash` columns (the store keeps `row_hash` as 16 bytes, see `map::rowset` and
+//! `store::row_hash`; older stores' hex text is read too), then only the rows that changed; the
+//! hashes of the changed rows are kept from the first pass, so no `row_hash` is decoded twice.
+//! Memory grows with the number of changes (8 bytes per change, 16 per hash it carries: one for an
+//! insert or delete, two for an update), not with the snapshots. The merge checks that each side
+//! is strictly ordered by key, so a store file that is not sorted is an error, never a wrong diff.
+//! Change rows carry their hashes as hex text, like everything outside a snapshot file.
 //!
 //! A change row holds `op` (`insert`, `update`, `delete`), `old_row_hash` and `new_row_hash`,
 //! then the set's columns: the full new row for inserts and updates, only the key for deletes.
@@ -23,7 +25,8 @@
 //! part of the hash, so a record re-sent in a new file changes nothing.
 
 use crate::schema::{ROW_HASH, RecordSetSchema};
-use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, StringViewArray};
+use crate::store::row_hash;
+use arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch, StringBuilder};
 use arrow::array::{DynComparator, make_comparator};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -39,7 +42,9 @@ pub const OLD_ROW_HASH: &str = "old_row_hash";
 pub const NEW_ROW_HASH: &str = "new_row_hash";
 
 const BATCH: usize = 8 * 1024;
-const OUT_BATCH: usize = 16 * 1024;
+/// Change rows per output batch: small enough that a diff of a few percent writes its changes
+/// while the changed rows are still being read, not all at the end.
+const OUT_BATCH: usize = 4 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
@@ -121,7 +126,10 @@ impl<'a> Snapshot<'a> {
                     reason: format!("no column `{n}`"),
                 })?;
                 let want = self.set.arrow.field_with_name(n).map(|f| f.data_type().clone()).ok();
-                if want.as_ref() != Some(schema.field(idx).data_type()) {
+                let have = schema.field(idx).data_type();
+                // A snapshot keeps `row_hash` as bytes (format 2) or as text (format 1).
+                let stored = *n == ROW_HASH && have == &row_hash::stored_type();
+                if want.as_ref() != Some(have) && !stored {
                     return Err(DiffError::Layout {
                         path: path.to_path_buf(),
                         record_set: self.set.name.clone(),
@@ -230,27 +238,68 @@ impl<'a> Snapshot<'a> {
 }
 
 /// The key columns (in key order) and hashes of one batch of a side, and the file it is from.
-type KeyBatch = (Vec<ArrayRef>, StringViewArray, usize);
+type KeyBatch = (Vec<ArrayRef>, FixedSizeBinaryArray, usize);
 
 /// Compares rows of two batches of key columns, column by column in key order (the order the
 /// store sorted them in: ascending, nulls first). Built once per pair of batches, so the merge
 /// compares values where they are, without converting every key first.
-struct KeyCmp(Vec<DynComparator>);
+struct KeyCmp(Vec<ColumnCmp>);
+
+/// One key column of each batch. Phase 1 compares every key of both snapshots once or twice
+/// (order check, merge), on the thread that merges: text keys without nulls (read as views) are
+/// compared from their views, which hold a value of up to 12 bytes — every key code kiban
+/// knows — in place; a dynamic comparator per value was half of that thread's time.
+enum ColumnCmp {
+    Views(arrow::array::StringViewArray, arrow::array::StringViewArray),
+    Dates(arrow::buffer::ScalarBuffer<i32>, arrow::buffer::ScalarBuffer<i32>),
+    Any(DynComparator),
+}
 
 impl KeyCmp {
     fn new(a: &[ArrayRef], b: &[ArrayRef]) -> Result<KeyCmp, arrow::error::ArrowError> {
-        a.iter().zip(b).map(|(x, y)| make_comparator(x.as_ref(), y.as_ref(), SortOptions::default())).collect::<Result<_, _>>().map(KeyCmp)
+        use arrow::array::AsArray;
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                let plain = x.null_count() == 0 && y.null_count() == 0 && x.data_type() == y.data_type();
+                Ok(match x.data_type() {
+                    DataType::Utf8View if plain => ColumnCmp::Views(x.as_string_view().clone(), y.as_string_view().clone()),
+                    DataType::Date32 if plain => ColumnCmp::Dates(
+                        x.as_primitive::<arrow::datatypes::Date32Type>().values().clone(),
+                        y.as_primitive::<arrow::datatypes::Date32Type>().values().clone(),
+                    ),
+                    _ => ColumnCmp::Any(make_comparator(x.as_ref(), y.as_ref(), SortOptions::default())?),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(KeyCmp)
     }
 
     fn cmp(&self, i: usize, j: usize) -> std::cmp::Ordering {
         for c in &self.0 {
-            match c(i, j) {
-                std::cmp::Ordering::Equal => continue,
-                o => return o,
+            let o = match c {
+                ColumnCmp::Views(a, b) => cmp_views(a, i, b, j),
+                ColumnCmp::Dates(a, b) => a[i].cmp(&b[j]),
+                ColumnCmp::Any(f) => f(i, j),
+            };
+            if o.is_ne() {
+                return o;
             }
         }
         std::cmp::Ordering::Equal
     }
+}
+
+/// Byte-wise order of two text values. A view is the length (low 32 bits) and, for up to 12
+/// bytes, the bytes themselves (the 12 bytes above, zero-padded): reversed, the bytes compare as
+/// one number, and equal padded bytes leave the shorter value first, as byte-wise order does.
+fn cmp_views(a: &arrow::array::StringViewArray, i: usize, b: &arrow::array::StringViewArray, j: usize) -> std::cmp::Ordering {
+    let (va, vb) = (a.views()[i], b.views()[j]);
+    let (la, lb) = (va as u32, vb as u32);
+    if la <= 12 && lb <= 12 {
+        return (va >> 32).swap_bytes().cmp(&(vb >> 32).swap_bytes()).then(la.cmp(&lb));
+    }
+    a.value(i).as_bytes().cmp(b.value(j).as_bytes())
 }
 
 fn key_rows(keys: &[ArrayRef]) -> usize {
@@ -270,21 +319,18 @@ type RowGroup = (usize, usize, u64, u64);
 /// What the merge of phase 1 finds: ops in key order (op | row index), the old hashes (of
 /// deletes and updates) and the new hashes (of inserts and updates) in the same order, and the
 /// counts. Phase 2 then reads no `row_hash` column again: it is the largest column of a store
-/// file (random hex compresses least), and decoding it twice was a third of a diff's time.
-type Merged = (Vec<u64>, Vec<Hash>, Vec<Hash>, ChangeCounts);
+/// file (16 random bytes a row, see `store::row_hash`), and decoding it twice was a third of a
+/// diff's time.
+type Merged = (Vec<u64>, Vec<Hash>, Vec<Hash>, ChangeCounts, Vec<Vec<ArrayRef>>);
 
-/// A `row_hash` (32 hex digits, checked when read) as bytes.
-type Hash = [u8; 32];
+/// A `row_hash` as its 16 bytes (`store::row_hash`).
+type Hash = [u8; row_hash::BYTES];
 
-fn hash_bytes(s: &str) -> Hash {
-    let mut h = [0u8; 32];
-    let n = s.len().min(32);
-    h[..n].copy_from_slice(&s.as_bytes()[..n]);
+fn hash_bytes(b: &[u8]) -> Hash {
+    let mut h = [0u8; row_hash::BYTES];
+    let n = b.len().min(row_hash::BYTES);
+    h[..n].copy_from_slice(&b[..n]);
     h
-}
-
-fn hash_str(h: &Hash) -> &str {
-    std::str::from_utf8(h).unwrap_or("")
 }
 
 /// Reads one side's key and row_hash columns and checks the keys' order within each batch; runs
@@ -306,15 +352,10 @@ fn produce(snapshot: &Snapshot<'_>, names: &[&str], tx: std::sync::mpsc::SyncSen
             let item = batch.map_err(|e| layout(e.to_string())).and_then(|batch| {
                 let batch = in_order(batch, names).map_err(|e| layout(e.to_string()))?;
                 let keys = batch.columns()[..nkey].to_vec();
-                let hashes = batch
-                    .column(nkey)
-                    .as_any()
-                    .downcast_ref::<StringViewArray>()
-                    .cloned()
-                    .ok_or_else(|| layout("row_hash is not text".into()))?;
-                // The merge keeps hashes as 32 bytes: anything else is not a row_hash of kiban.
-                if hashes.null_count() > 0 || hashes.views().iter().any(|v| *v as u32 != 32) {
-                    return Err(layout("a row_hash that is not 32 hex digits".into()));
+                // Bytes (format 2) pass; hex text (format 1) is decoded and checked.
+                let hashes = row_hash::as_bytes(batch.column(nkey).as_ref()).map_err(|e| layout(e.to_string()))?;
+                if hashes.null_count() > 0 {
+                    return Err(layout("a row without a row_hash".into()));
                 }
                 let within = KeyCmp::new(&keys, &keys).map_err(|e| layout(e.to_string()))?;
                 let n = key_rows(&keys);
@@ -340,7 +381,9 @@ struct Cursor<'a> {
     /// The file the current batch came from.
     file: usize,
     keys: Vec<ArrayRef>,
-    hashes: StringViewArray,
+    hashes: FixedSizeBinaryArray,
+    /// Rows of the current batch.
+    len: usize,
     pos: usize,
     /// Global index of the row at `pos`.
     index: u64,
@@ -348,6 +391,11 @@ struct Cursor<'a> {
     last: Option<Vec<ArrayRef>>,
     /// Counts batches taken, so the merge knows when to compare against a new one.
     batches: u64,
+    /// Rows of the current batch the merge found deleted; their keys are taken out of the batch
+    /// before it goes ([`Cursor::keep_deleted`]), so phase 2 need not read the old side again.
+    deleted: Vec<u32>,
+    /// The keys of deleted rows, in order, a few arrays per batch that had any.
+    kept: Vec<Vec<ArrayRef>>,
 }
 
 impl<'a> Cursor<'a> {
@@ -358,24 +406,49 @@ impl<'a> Cursor<'a> {
             rx,
             file: 0,
             keys: Vec::new(),
-            hashes: StringViewArray::from(Vec::<&str>::new()),
+            hashes: FixedSizeBinaryArray::new_null(row_hash::BYTES as i32, 0),
+            len: 0,
             pos: 0,
             index: 0,
             last: None,
             batches: 0,
+            deleted: Vec::new(),
+            kept: Vec::new(),
         }
+    }
+
+    /// Marks the current row deleted (the old side's).
+    fn delete(&mut self) {
+        self.deleted.push(self.pos as u32);
+    }
+
+    /// Takes the keys of the current batch's deleted rows, as the set's types (text keys were
+    /// read as views), out of the batch.
+    fn keep_deleted(&mut self) -> Result<(), DiffError> {
+        if self.deleted.is_empty() {
+            return Ok(());
+        }
+        let rows = arrow::array::UInt32Array::from(std::mem::take(&mut self.deleted));
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for (k, &c) in self.keys.iter().zip(&self.set.key) {
+            let taken = arrow::compute::take(k.as_ref(), &rows, None)?;
+            keys.push(arrow::compute::cast(&taken, self.set.arrow.field(c).data_type())?);
+        }
+        self.kept.push(keys);
+        Ok(())
     }
 
     /// Makes `pos` point at a row, taking batches as needed; false at the end.
     fn fill(&mut self) -> Result<bool, DiffError> {
         loop {
-            let n = key_rows(&self.keys);
+            let n = self.len;
             if self.pos < n {
                 return Ok(true);
             }
             if n > 0 {
                 self.last = Some(self.keys.iter().map(|k| k.slice(n - 1, 1)).collect());
             }
+            self.keep_deleted()?;
             let Ok(next) = self.rx.recv() else { return Ok(false) };
             let (keys, hashes, file) = next?;
             self.file = file;
@@ -387,6 +460,7 @@ impl<'a> Cursor<'a> {
                 let path = self.files.get(self.file).cloned().unwrap_or_default();
                 return Err(DiffError::Unsorted { path, record_set: self.set.name.clone(), row: self.index });
             }
+            self.len = key_rows(&keys);
             self.keys = keys;
             self.hashes = hashes;
             self.pos = 0;
@@ -556,6 +630,7 @@ fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError>
                 ops.push(DELETE | a.index);
                 old_hashes.push(hash_bytes(a.hashes.value(a.pos)));
                 counts.deletes += 1;
+                a.delete();
                 a.advance();
             }
             std::cmp::Ordering::Greater => {
@@ -579,7 +654,8 @@ fn merge_keys(mut a: Cursor<'_>, mut b: Cursor<'_>) -> Result<Merged, DiffError>
             }
         }
     }
-    Ok((ops, old_hashes, new_hashes, counts))
+    a.keep_deleted()?;
+    Ok((ops, old_hashes, new_hashes, counts, a.kept))
 }
 
 /// Diffs two snapshots of `set` (the old one may be absent: everything is an insert) and hands
@@ -612,7 +688,8 @@ fn diff_with(
     names.push(ROW_HASH);
 
     // Phase 1: merge the key and row_hash columns of both sides, each decoded on its own thread.
-    let (ops, old_hashes, new_hashes, counts) = std::thread::scope(|scope| {
+    let started = std::time::Instant::now();
+    let (ops, old_hashes, new_hashes, counts, deleted_keys) = std::thread::scope(|scope| {
         let (old_tx, old_rx) = std::sync::mpsc::sync_channel(2);
         let (new_tx, new_rx) = std::sync::mpsc::sync_channel(2);
         let names = &names;
@@ -621,36 +698,36 @@ fn diff_with(
         scope.spawn(move || produce(new, names, new_tx));
         merge_keys(Cursor::new(old, old_rx), Cursor::new(new, new_rx))
     })?;
+    tracing::debug!(record_set = %set.name, seconds = started.elapsed().as_secs_f64(), changes = ops.len(), "diff: keys and hashes merged");
     if ops.is_empty() {
         return Ok(counts);
     }
+    let started = std::time::Instant::now();
 
     // Phase 2: read only the changed rows and interleave them in key order.
     let out_schema = change_schema(set);
     let row_names: Vec<&str> = set.arrow.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != ROW_HASH).collect();
     let new_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE != DELETE).map(|&o| o & INDEX).collect();
-    let old_sel: Vec<u64> = ops.iter().filter(|&&o| o & DELETE == DELETE).map(|&o| o & INDEX).collect();
-    let (new_groups, old_groups) = (Selected::groups(&new, &new_sel)?, Selected::groups(&old, &old_sel)?);
+    let new_groups = Selected::groups(&new, &new_sel)?;
     let key_pos: Vec<Option<usize>> = row_names.iter().map(|n| key_names.iter().position(|k| k == n)).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (new, old, row_names, key_names_ref) = (&new, &old, &row_names, &key_names);
-    let (new_groups, old_groups) = (&new_groups, &old_groups);
+    let key_fields: Vec<Field> = set.key.iter().map(|&k| set.arrow.field(k).clone()).collect();
+    let mut old_keys = Kept::new(Arc::new(Schema::new(key_fields)), deleted_keys)?;
+    let (new, row_names, new_groups) = (&new, &row_names, &new_groups);
     std::thread::scope(|scope| {
-        // The new side's rows carry every column: its groups are read on every core; the old
-        // side's deleted keys are one column, read on one.
+        // The new side's rows are read on every core; the old side's deleted keys came from phase 1.
         let mut new_rows = Selected::spawn(scope, new, row_names, new_groups, cores);
-        let mut old_keys = Selected::spawn(scope, old, key_names_ref, old_groups, 1);
         let (mut old_hashes, mut new_hashes) = (old_hashes.iter(), new_hashes.iter());
         let mut chunk = Chunk::default();
         for &op in &ops {
             let kind = op & DELETE;
             if kind == DELETE {
                 let (src, row) = old_keys.next_row(&mut chunk)?;
-                chunk.push("delete", old_hashes.next().map(hash_str), None, src, row);
+                chunk.push("delete", old_hashes.next(), None, src, row);
             } else {
                 let (src, row) = new_rows.next_row(&mut chunk)?;
-                let (name, old) = if kind == UPDATE { ("update", old_hashes.next().map(hash_str)) } else { ("insert", None) };
-                chunk.push(name, old, new_hashes.next().map(hash_str), src, row);
+                let (name, old) = if kind == UPDATE { ("update", old_hashes.next()) } else { ("insert", None) };
+                chunk.push(name, old, new_hashes.next(), src, row);
             }
             if chunk.len() >= out_batch {
                 sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
@@ -661,6 +738,7 @@ fn diff_with(
         if chunk.len() > 0 {
             sink(chunk.finish(&out_schema, &key_pos, key_names.len())?).map_err(DiffError::Sink)?;
         }
+        tracing::debug!(record_set = %set.name, seconds = started.elapsed().as_secs_f64(), "diff: changed rows written");
         Ok(counts)
     })
 }
@@ -704,7 +782,7 @@ fn all_inserts(
             let mut columns: Vec<ArrayRef> = vec![
                 Arc::new(arrow::array::StringArray::from(vec!["insert"; n])),
                 arrow::array::new_null_array(&DataType::Utf8, n),
-                batch.column(names.len() - 1).clone(),
+                row_hash::as_text(batch.column(names.len() - 1).as_ref()).map_err(layout)?,
             ];
             columns.extend(batch.columns()[..names.len() - 1].iter().cloned());
             sink(RecordBatch::try_new(out_schema.clone(), columns)?).map_err(DiffError::Sink)?;
@@ -712,6 +790,34 @@ fn all_inserts(
         }
     }
     Ok(counts)
+}
+
+/// The deleted keys phase 1 kept, as one batch of the key columns, handed out in order.
+struct Kept {
+    batch: RecordBatch,
+    row: usize,
+    /// The batch's index in the chunk being gathered, once it has given a row to it.
+    slot: Option<usize>,
+}
+
+impl Kept {
+    fn new(schema: SchemaRef, parts: Vec<Vec<ArrayRef>>) -> Result<Kept, DiffError> {
+        let batches = parts.into_iter().map(|keys| RecordBatch::try_new(schema.clone(), keys)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Kept { batch: arrow::compute::concat_batches(&schema, &batches)?, row: 0, slot: None })
+    }
+
+    /// The next deleted key, as (batch index in `chunk`, row).
+    fn next_row(&mut self, chunk: &mut Chunk) -> Result<(usize, usize), DiffError> {
+        if self.row >= self.batch.num_rows() {
+            return Err(DiffError::Arrow(arrow::error::ArrowError::ComputeError("more deletes than deleted keys".into())));
+        }
+        let slot = *self.slot.get_or_insert_with(|| {
+            chunk.batches.push(self.batch.clone());
+            chunk.batches.len() - 1
+        });
+        self.row += 1;
+        Ok((slot, self.row - 1))
+    }
 }
 
 /// Change rows being gathered: where each row comes from, and its op and hashes.
@@ -731,10 +837,21 @@ impl Chunk {
         self.from.len()
     }
 
-    fn push(&mut self, op: &str, old: Option<&str>, new: Option<&str>, src: usize, row: usize) {
+    fn push(&mut self, op: &str, old: Option<&Hash>, new: Option<&Hash>, src: usize, row: usize) {
+        // Change rows carry hashes as text, as everything outside a snapshot file does.
+        fn append(to: &mut StringBuilder, hash: Option<&Hash>) {
+            let mut hex = [0u8; 2 * row_hash::BYTES];
+            match hash {
+                Some(h) => {
+                    row_hash::hex_into(h, &mut hex);
+                    to.append_value(std::str::from_utf8(&hex).unwrap_or_default());
+                }
+                None => to.append_null(),
+            }
+        }
         self.op.append_value(op);
-        self.old.append_option(old);
-        self.new.append_option(new);
+        append(&mut self.old, old);
+        append(&mut self.new, new);
         self.from.push((src, row));
     }
 
@@ -823,8 +940,14 @@ mod tests {
         catalog.schemas.get("copayment_ratio").expect("set").clone()
     }
 
-    /// Rows (insured_no, valid_from, ratio), written sorted by key as a store file would be.
+    /// Rows (insured_no, valid_from, ratio), written sorted by key as a store file of format 2
+    /// would be (`row_hash` as bytes).
     fn write(set: &RecordSetSchema, rows: &BTreeMap<(String, i32), i32>, path: &Path) {
+        write_format(set, rows, path, 2)
+    }
+
+    /// [`write`] in a store format: 1 keeps `row_hash` as hex text, 2 as bytes.
+    fn write_format(set: &RecordSetSchema, rows: &BTreeMap<(String, i32), i32>, path: &Path, format: u32) {
         let n = rows.len();
         let content: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec!["141309"; n])),
@@ -840,13 +963,17 @@ mod tests {
         cols.push(Arc::new(Int64Array::from((0..n as i64).collect::<Vec<_>>())));
         cols.push(Arc::new(Int64Array::from(vec![0i64; n])));
         cols.push(Arc::new(hashes));
-        let batch = RecordBatch::try_new(set.arrow.clone(), cols).expect("batch");
+        let mut batch = RecordBatch::try_new(set.arrow.clone(), cols).expect("batch");
+        if format == 2 {
+            let (schema, i) = row_hash::file_schema(&set.arrow).expect("a text row_hash");
+            batch = row_hash::to_file(&batch, &schema, i).expect("bytes");
+        }
         let props = parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(7))
             .set_data_page_row_count_limit(3)
             .build();
-        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).expect("file"), set.arrow.clone(), Some(props))
-            .expect("writer");
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).expect("file"), batch.schema(), Some(props)).expect("writer");
         w.write(&batch).expect("write");
         w.close().expect("close");
     }
@@ -884,11 +1011,22 @@ mod tests {
         batch: usize,
         out_batch: usize,
     ) -> (ChangeCounts, Vec<RecordBatch>) {
+        run_formats(old, new, batch, out_batch, (2, 2))
+    }
+
+    /// [`run`] over files of the given store formats (old, new).
+    fn run_formats(
+        old: &BTreeMap<(String, i32), i32>,
+        new: &BTreeMap<(String, i32), i32>,
+        batch: usize,
+        out_batch: usize,
+        formats: (u32, u32),
+    ) -> (ChangeCounts, Vec<RecordBatch>) {
         let set = copayment();
         let dir = tempfile::tempdir().expect("tmp");
         let (a, b) = (dir.path().join("old.parquet"), dir.path().join("new.parquet"));
-        write(&set, old, &a);
-        write(&set, new, &b);
+        write_format(&set, old, &a, formats.0);
+        write_format(&set, new, &b, formats.1);
         let mut got = Vec::new();
         let counts = diff_with(&set, &[a], &[b], batch, out_batch, &mut |x| {
             got.push(x);
@@ -912,6 +1050,12 @@ mod tests {
             let new: BTreeMap<_, _> = new.into_iter().map(|((i, d), r)| (key(i, d), r)).collect();
             let (counts, changes) = run(&old, &new, batch, out_batch);
             prop_assert_eq!(apply(&old, &changes), new.clone());
+            // A store written before (row_hash as text) diffs to the same change rows, as either side.
+            for formats in [(1, 1), (1, 2), (2, 1)] {
+                let (c, other) = run_formats(&old, &new, batch, out_batch, formats);
+                prop_assert_eq!(c, counts);
+                prop_assert_eq!(&other, &changes);
+            }
             let rows: usize = changes.iter().map(|b| b.num_rows()).sum();
             prop_assert_eq!(rows as u64, counts.total());
             let same = old.iter().filter(|(k, v)| new.get(*k) == Some(*v)).count() as u64;
@@ -969,6 +1113,20 @@ mod tests {
         let (op, old_h, new_h) = (col(OP), col(OLD_ROW_HASH), col(NEW_ROW_HASH));
         assert_eq!((op.value(0), op.value(1), op.value(2)), ("update", "delete", "insert"));
         assert!(old_h.value(0).len() == 32 && new_h.value(0).len() == 32 && old_h.value(0) != new_h.value(0));
+        // The hashes are the rows' own, as hex text.
+        let set = copayment();
+        let content = |ratio: i32| -> Vec<ArrayRef> {
+            vec![
+                Arc::new(StringArray::from(vec!["141309"])),
+                Arc::new(StringArray::from(vec![key(2, 0).0])),
+                Arc::new(Date32Array::from(vec![key(2, 0).1])),
+                Arc::new(Date32Array::from(vec![None::<i32>])),
+                Arc::new(Int32Array::from(vec![ratio])),
+                Arc::new(Int32Array::from(vec![Some(90)])),
+            ]
+        };
+        let hash = |ratio| crate::map::rowset::row_hashes(&set, &content(ratio)).value(0).to_string();
+        assert_eq!((old_h.value(0), new_h.value(0)), (hash(1).as_str(), hash(2).as_str()));
         assert!(!old_h.is_null(1) && new_h.is_null(1));
         assert!(old_h.is_null(2) && !new_h.is_null(2));
     }

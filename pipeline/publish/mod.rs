@@ -252,10 +252,9 @@ fn by_name(schema: &arrow::datatypes::SchemaRef, batch: &RecordBatch) -> Result<
 /// Snapshot rows as inserts: `op` = insert, `new_row_hash` = the row's `row_hash`.
 fn as_inserts(schema: &arrow::datatypes::SchemaRef, batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
     let n = batch.num_rows();
-    let row_hash = batch
-        .column_by_name(ROW_HASH)
-        .cloned()
-        .ok_or_else(|| arrow::error::ArrowError::SchemaError("a snapshot without row_hash".into()))?;
+    let row_hash =
+        batch.column_by_name(ROW_HASH).ok_or_else(|| arrow::error::ArrowError::SchemaError("a snapshot without row_hash".into()))?;
+    let row_hash = crate::store::row_hash::as_text(row_hash.as_ref())?;
     let mut cols: Vec<ArrayRef> =
         vec![Arc::new(StringArray::from(vec!["insert"; n])), new_null_array(&arrow::datatypes::DataType::Utf8, n), row_hash];
     for f in schema.fields().iter().skip(3) {

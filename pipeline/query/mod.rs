@@ -19,6 +19,7 @@ pub mod output;
 
 use crate::job::catalog::Catalog;
 use crate::map::quarantine::{quarantine_schema, warning_schema};
+use crate::schema::ROW_HASH;
 use crate::store::{Manifest, Store, StoreError};
 use crate::validate::engine::relaxed;
 use arrow::array::{ArrayRef, Date32Builder, Int64Builder, RecordBatch, StringBuilder};
@@ -78,6 +79,40 @@ async fn read_files(ctx: &SessionContext, files: Vec<String>, schema: &SchemaRef
     Ok(ctx.read_parquet(files, opts).await?)
 }
 
+/// A version's snapshot files as a frame of `schema`, `row_hash` as hex text whichever store
+/// format wrote them (`store::row_hash`): auditors compare it with `_changes` and the platform.
+async fn read_snapshot(
+    ctx: &SessionContext,
+    store: &Store,
+    files: &[crate::store::StoredFile],
+    schema: &SchemaRef,
+) -> Result<DataFrame, QueryError> {
+    use crate::store::row_hash;
+    let paths = paths(store, files);
+    let keeps_bytes = match paths.first() {
+        Some(p) => row_hash::file_keeps_bytes(Path::new(p))?,
+        None => false,
+    };
+    if !keeps_bytes {
+        return read_files(ctx, paths, schema).await;
+    }
+    let stored: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| if f.name() == ROW_HASH { f.as_ref().clone().with_data_type(row_hash::stored_type()) } else { f.as_ref().clone() })
+        .collect();
+    let df = read_files(ctx, paths, &Arc::new(Schema::new(stored))).await?;
+    let columns: Vec<datafusion::prelude::Expr> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = datafusion::prelude::ident(f.name());
+            if f.name() == ROW_HASH { datafusion::functions::expr_fn::encode(c, lit("hex")).alias(ROW_HASH) } else { c }
+        })
+        .collect();
+    Ok(df.select(columns)?)
+}
+
 fn union_all(frames: Vec<DataFrame>) -> Result<Option<DataFrame>, QueryError> {
     let mut it = frames.into_iter();
     let Some(mut df) = it.next() else { return Ok(None) };
@@ -125,7 +160,7 @@ pub async fn session(store_root: &Path) -> Result<SessionContext, QueryError> {
                 if entry.files.is_empty() {
                     continue;
                 }
-                let df = read_files(&ctx, paths(&store, &entry.files), &file_schema).await?;
+                let df = read_snapshot(&ctx, &store, &entry.files, &file_schema).await?;
                 if i + 1 == ms.len() {
                     current.push(df.clone());
                 }

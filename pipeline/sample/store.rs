@@ -158,7 +158,7 @@ pub fn write_versions(
     for (i, entry) in entries.into_iter().enumerate() {
         let version = i as u64 + 1;
         let m = Manifest {
-            format: 1,
+            format: crate::store::FORMAT,
             insurer_no: insurer.to_string(),
             version,
             parent_version: version.checked_sub(1).filter(|&v| v > 0),

@@ -29,6 +29,8 @@
 //!                                      …                           ┘
 //! ```
 
+pub mod row_hash;
+
 use crate::schema::RecordSetSchema;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -109,6 +111,7 @@ pub struct InputEntry {
 /// The commit record of a version.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
+    /// The store format the version was written in ([`FORMAT`]).
     pub format: u32,
     pub insurer_no: String,
     pub version: u64,
@@ -144,7 +147,10 @@ pub struct PartWriter<'a> {
     file_path: PathBuf,
     writer: SerializedFileWriter<HashingWriter<std::io::BufWriter<std::fs::File>>>,
     columns: ArrowRowGroupWriterFactory,
+    /// The file's schema: the rows' own, but `row_hash` as bytes ([`row_hash`]).
     schema: arrow::datatypes::SchemaRef,
+    /// Where the rows' text `row_hash` is, when it is kept as bytes.
+    row_hash: Option<usize>,
     /// Rows waiting for their row group.
     pending: Vec<RecordBatch>,
     pending_rows: usize,
@@ -152,11 +158,23 @@ pub struct PartWriter<'a> {
     rows: u64,
 }
 
+/// The store format this kiban writes. 1: the first; 2: a snapshot's `row_hash` kept as 16
+/// bytes ([`row_hash`]). Every format up to this one is read; a newer one is refused.
+pub const FORMAT: u32 = 2;
+
 /// Rows per row group of the store's files.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 impl PartWriter<'_> {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let converted;
+        let batch = match self.row_hash {
+            Some(i) => {
+                converted = row_hash::to_file(batch, &self.schema, i)?;
+                &converted
+            }
+            None => batch,
+        };
         self.rows += batch.num_rows() as u64;
         let mut off = 0;
         while off < batch.num_rows() {
@@ -387,7 +405,13 @@ impl Store {
     pub fn manifest(&self, insurer: &str, version: u64) -> Result<Manifest, StoreError> {
         let path = self.manifest_dir(insurer).join(format!("{version}.json"));
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Manifest { path, reason: e.to_string() })
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| StoreError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        if manifest.format > FORMAT {
+            let reason = format!("store format {} is newer than this kiban's ({FORMAT}): upgrade kiban to read it", manifest.format);
+            return Err(StoreError::Manifest { path, reason });
+        }
+        Ok(manifest)
     }
 
     pub fn latest(&self, insurer: &str) -> Result<Option<Manifest>, StoreError> {
@@ -413,7 +437,7 @@ impl Store {
                 .and_then(|b| b.with_batch_size(64 * 1024).build())
                 .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
             for b in reader {
-                let b = b?;
+                let b = row_hash::to_text(b?)?;
                 batches.push(RecordBatch::try_new(schema.arrow.clone(), b.columns().to_vec())?);
             }
         }
@@ -474,11 +498,25 @@ impl Store {
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_sorting_columns(sorting)
             .set_created_by(format!("kiban {}", env!("CARGO_PKG_VERSION")));
-        // Hashes are random hex, unique per row: a dictionary is built, overflows and is thrown
-        // away for every row group.
+        // Hashes are random, unique per row: a dictionary is built, overflows and is thrown
+        // away for every row group. A snapshot's `row_hash` is 16 random bytes: nothing for zstd or
+        // for min/max statistics to gain (see [`row_hash`]).
         for hash in [crate::schema::ROW_HASH, crate::diff::OLD_ROW_HASH, crate::diff::NEW_ROW_HASH] {
             props = props.set_column_dictionary_enabled(ColumnPath::from(hash), false);
         }
+        let (schema, row_hash) = match row_hash::file_schema(&schema) {
+            Some((file_schema, i)) => {
+                let path = ColumnPath::from(crate::schema::ROW_HASH);
+                props = props
+                    .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                    .set_column_statistics_enabled(path, EnabledStatistics::None);
+                (file_schema, Some(i))
+            }
+            None => (schema, None),
+        };
+        props = props
+            .set_column_compression(ColumnPath::from(crate::schema::ROW_HASH), Compression::UNCOMPRESSED)
+            .set_column_statistics_enabled(ColumnPath::from(crate::schema::ROW_HASH), EnabledStatistics::None);
         // Record numbers and byte offsets are unique and mostly ascending: deltas, not a dictionary.
         for counter in [crate::schema::SOURCE_RECORD, crate::schema::SOURCE_OFFSET] {
             let path = ColumnPath::from(counter);
@@ -499,6 +537,7 @@ impl Store {
             writer,
             columns,
             schema,
+            row_hash,
             pending: Vec::new(),
             pending_rows: 0,
             row_groups: 0,
@@ -571,7 +610,7 @@ impl Store {
         }
         crate::fault::point("store-sets");
         let manifest = Manifest {
-            format: 1,
+            format: FORMAT,
             insurer_no: out.insurer_no.to_string(),
             version,
             parent_version,

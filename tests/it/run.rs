@@ -29,7 +29,8 @@ fn loads_5311_into_every_derived_record_set() {
     assert_eq!(strings(&r, "visit_limit_units")[0].as_deref(), Some("16765"));
     assert_eq!(strings(&r, "source_record"), vec![Some("2".into()), Some("3".into())]);
     assert_eq!(strings(&r, "source_file")[0].as_deref(), Some("5311_a.csv"));
-    assert_eq!(strings(&r, "row_hash")[0].as_ref().map(|h| h.len()), Some(32));
+    // The store keeps a row_hash as its 16 bytes (store format 2).
+    assert_eq!(r.column_by_name("row_hash").map(|h| h.data_type().clone()), Some(arrow::datatypes::DataType::FixedSizeBinary(16)));
 
     let c = read_set(&ws.store(), "copayment_ratio").expect("copayment_ratio");
     assert_eq!(strings(&c, "ratio"), vec![Some("1".into()), Some("2".into())]);
@@ -215,4 +216,88 @@ fn a_quarantined_register_record_keeps_its_published_row() {
     let (s3, v3) = run(&[person("0000000004", "3200101"), unreadable]);
     assert_eq!(s3["deletes_suppressed"], true);
     assert_eq!(v3, vec![Some("0000000001".into()), Some("0000000002".into()), Some("0000000004".into())]);
+}
+
+/// A store written before format 2 keeps `row_hash` as hex text. kiban reads such a version as it
+/// reads its own: the next load keeps a quarantined record's row from it and diffs against it to
+/// the same changes, and queries show one text `row_hash` across both versions.
+#[test]
+fn a_version_with_text_row_hashes_is_read_as_one_with_bytes() {
+    use super::fixtures::register_person as person;
+    let first: Vec<Vec<u8>> = (1..=5).map(|i| person(&format!("{i:010}"), "3200101")).collect();
+    // 2 changes, 3 is quarantined (an impossible date) and keeps its row, 5 goes, 9 comes.
+    let second = vec![
+        person("0000000001", "3200101"),
+        person("0000000002", "3200202"),
+        person("0000000003", "3201345"),
+        person("0000000004", "3200101"),
+        person("0000000009", "3200101"),
+    ];
+    let (control, older) = (RegisterJob::new(), RegisterJob::new());
+    for j in [&control, &older] {
+        j.run(&first);
+    }
+    let v1 = older.ws.store().join("insured_person").join(format!("insurer_no={INSURER}")).join("version=1").join("part-0.parquet");
+    let stored = read_parquet(&v1).expect("version 1");
+    assert_eq!(stored.column_by_name("row_hash").map(|c| c.data_type().clone()), Some(arrow::datatypes::DataType::FixedSizeBinary(16)));
+    let text = kiban::store::row_hash::to_text(stored).expect("text");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&v1).expect("file"), text.schema(), None).expect("writer");
+    w.write(&text).expect("write");
+    w.close().expect("close");
+
+    let (expected, rows) = control.run(&second);
+    let (got, older_rows) = older.run(&second);
+    let c = &expected["changes"];
+    assert_eq!((c["inserts"].as_u64(), c["updates"].as_u64(), c["deletes"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(expected["kept_for_quarantined"], 1);
+    for k in ["changes", "kept_for_quarantined"] {
+        assert_eq!(got[k], expected[k], "{k}");
+    }
+    assert_eq!(older_rows, rows);
+    let changes = |j: &RegisterJob| {
+        read_parquet(
+            &j.ws.store().join("_changes/insured_person").join(format!("insurer_no={INSURER}")).join("version=2").join("part-0.parquet"),
+        )
+        .expect("changes")
+    };
+    assert_eq!(changes(&older), changes(&control), "the same change rows, hashes as text");
+    let snapshot = |j: &RegisterJob| read_set(&j.ws.store(), "insured_person").expect("version 2");
+    assert_eq!(
+        snapshot(&older).column_by_name("row_hash"),
+        snapshot(&control).column_by_name("row_hash"),
+        "the kept row's hash, as bytes again"
+    );
+
+    let query = |j: &RegisterJob, sql: &str| {
+        let o = kiban(&["query", sql, "--store", j.ws.store().to_str().unwrap(), "--format", "csv"]);
+        assert_eq!(o.code, 0, "{sql}: {}", o.stderr);
+        o.stdout
+    };
+    let shapes = "SELECT version, COUNT(*) AS n, MIN(LENGTH(row_hash)) AS lo, MAX(LENGTH(row_hash)) AS hi, \
+                  SUM(CASE WHEN row_hash = lower(row_hash) THEN 1 ELSE 0 END) AS lower FROM insured_person_versions GROUP BY version ORDER BY version";
+    let same = "SELECT COUNT(*) AS same FROM insured_person_versions a JOIN insured_person_versions b \
+                ON a.insured_no = b.insured_no AND a.row_hash = b.row_hash WHERE a.version = 1 AND b.version = 2";
+    let changed = "SELECT COUNT(*) AS n FROM insured_person_changes c JOIN insured_person_versions v \
+                   ON c.new_row_hash = v.row_hash AND v.version = 2 WHERE c.version = 2";
+    assert_eq!(query(&older, shapes), "version,n,lo,hi,lower\n1,5,32,32,5\n2,5,32,32,5\n");
+    assert_eq!(query(&older, same), "same\n3\n", "1, 3 (kept) and 4 are unchanged");
+    assert_eq!(query(&older, changed), "n\n2\n", "the update and the insert, by their text hashes");
+    for sql in [shapes, same, changed] {
+        assert_eq!(query(&older, sql), query(&control, sql), "{sql}");
+    }
+}
+
+/// A store a newer kiban wrote is refused with the reason, not misread.
+#[test]
+fn a_newer_store_format_is_refused() {
+    let reg = super::fixtures::RegisterJob::new();
+    reg.run(&[super::fixtures::register_person("0000000001", "3200101")]);
+    let manifest = reg.ws.store().join("_manifests").join(INSURER).join("1.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["format"], kiban::store::FORMAT);
+    m["format"] = serde_json::json!(kiban::store::FORMAT + 1);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let o = kiban(&["query", "SELECT COUNT(*) FROM insured_person", "--store", reg.ws.store().to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("1.json") && o.stderr.contains("newer than this kiban"), "{}", o.stderr);
 }

@@ -136,10 +136,7 @@ fn hex128(v: u128) -> String {
 
 /// The 32 lowercase hex digits of `v` (big-endian), written into `buf`: no allocation per row.
 fn hex128_into(v: u128, buf: &mut [u8; 32]) -> &str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in buf.iter_mut().rev().enumerate() {
-        *b = DIGITS[((v >> (4 * i)) & 0xF) as usize];
-    }
+    crate::store::row_hash::hex_into(&v.to_be_bytes(), buf);
     std::str::from_utf8(buf).unwrap_or_default()
 }
 

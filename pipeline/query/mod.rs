@@ -81,7 +81,7 @@ async fn read_files(ctx: &SessionContext, files: Vec<String>, schema: &SchemaRef
 
 /// A version's snapshot files as a frame of `schema`, `row_hash` as hex text whichever store
 /// format wrote them (`store::row_hash`): auditors compare it with `_changes` and the platform.
-async fn read_snapshot(
+async fn snapshot_frame(
     ctx: &SessionContext,
     store: &Store,
     files: &[crate::store::StoredFile],
@@ -160,7 +160,7 @@ pub async fn session(store_root: &Path) -> Result<SessionContext, QueryError> {
                 if entry.files.is_empty() {
                     continue;
                 }
-                let df = read_snapshot(&ctx, &store, &entry.files, &file_schema).await?;
+                let df = snapshot_frame(&ctx, &store, &entry.files, &file_schema).await?;
                 if i + 1 == ms.len() {
                     current.push(df.clone());
                 }

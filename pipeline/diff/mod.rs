@@ -326,11 +326,9 @@ type Merged = (Vec<u64>, Vec<Hash>, Vec<Hash>, ChangeCounts, Vec<Vec<ArrayRef>>)
 /// A `row_hash` as its 16 bytes (`store::row_hash`).
 type Hash = [u8; row_hash::BYTES];
 
+/// A value of a `FixedSizeBinary(16)` hash column (`row_hash::as_bytes` made it one).
 fn hash_bytes(b: &[u8]) -> Hash {
-    let mut h = [0u8; row_hash::BYTES];
-    let n = b.len().min(row_hash::BYTES);
-    h[..n].copy_from_slice(&b[..n]);
-    h
+    b.try_into().unwrap_or_default()
 }
 
 /// Reads one side's key and row_hash columns and checks the keys' order within each batch; runs

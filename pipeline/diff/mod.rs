@@ -23,6 +23,12 @@
 //! Rows are in key order, so the same two snapshots always give the same bytes of changes.
 //! A row whose `row_hash` is unchanged is no change: provenance columns (file, record) are not
 //! part of the hash, so a record re-sent in a new file changes nothing.
+//!
+//! Against nothing (a set's first load) every row is an insert: a store writes those changes by
+//! copying the snapshot file's column chunks ([`first_load`]); a sink gets them decoded
+//! (`all_inserts`). Both give the same rows.
+
+mod first_load;
 
 use crate::schema::{ROW_HASH, RecordSetSchema};
 use crate::store::row_hash;
@@ -766,17 +772,7 @@ fn all_inserts(
                 continue;
             }
             let keys: Vec<ArrayRef> = key_idx.iter().map(|&i| batch.column(i).clone()).collect();
-            let within = KeyCmp::new(&keys, &keys).map_err(layout)?;
-            let unsorted = |row: u64| DiffError::Unsorted { path: path.clone(), record_set: set.name.clone(), row };
-            if let Some(l) = &last
-                && KeyCmp::new(l, &keys).map_err(layout)?.cmp(0, 0).is_ge()
-            {
-                return Err(unsorted(counts.inserts));
-            }
-            if let Some(i) = (1..n).find(|&i| within.cmp(i - 1, i).is_ge()) {
-                return Err(unsorted(counts.inserts + i as u64));
-            }
-            last = Some(keys.iter().map(|k| k.slice(n - 1, 1)).collect());
+            check_order(set, &path, &keys, &mut last, counts.inserts)?;
             let mut columns: Vec<ArrayRef> = vec![
                 Arc::new(arrow::array::StringArray::from(vec!["insert"; n])),
                 arrow::array::new_null_array(&DataType::Utf8, n),
@@ -788,6 +784,34 @@ fn all_inserts(
         }
     }
     Ok(counts)
+}
+
+/// Keys must ascend strictly, within a row group and from the last key of the one before.
+fn check_order(
+    set: &RecordSetSchema,
+    path: &Path,
+    keys: &[ArrayRef],
+    last: &mut Option<Vec<ArrayRef>>,
+    before: u64,
+) -> Result<(), DiffError> {
+    let layout =
+        |e: arrow::error::ArrowError| DiffError::Layout { path: path.to_path_buf(), record_set: set.name.clone(), reason: e.to_string() };
+    let unsorted = |row: u64| DiffError::Unsorted { path: path.to_path_buf(), record_set: set.name.clone(), row };
+    let n = key_rows(keys);
+    if n == 0 {
+        return Ok(());
+    }
+    if let Some(l) = last.as_ref()
+        && KeyCmp::new(l, keys).map_err(layout)?.cmp(0, 0).is_ge()
+    {
+        return Err(unsorted(before));
+    }
+    let within = KeyCmp::new(keys, keys).map_err(layout)?;
+    if let Some(i) = (1..n).find(|&i| within.cmp(i - 1, i).is_ge()) {
+        return Err(unsorted(before + i as u64));
+    }
+    *last = Some(keys.iter().map(|k| k.slice(n - 1, 1)).collect());
+    Ok(())
 }
 
 /// The deleted keys phase 1 kept, as one batch of the key columns, handed out in order.
@@ -913,7 +937,11 @@ pub fn write_changes(
                 .collect();
             let dir = store.changes_dir(name, &new.insurer_no, new.version);
             let mut writer = store.part_writer(&dir, schema, Some(sorting))?;
-            let counts = diff_snapshots(set, &old, &files(entry), &mut |batch| writer.write(&batch).map_err(|e| Box::new(e) as _))?;
+            let counts = if old.is_empty() {
+                first_load::copy_inserts(set, &files(entry), &mut writer)?
+            } else {
+                diff_snapshots(set, &old, &files(entry), &mut |batch| writer.write(&batch).map_err(|e| Box::new(e) as _))?
+            };
             let file = writer.finish()?;
             Ok(Some((name.to_string(), counts, file)))
         });
@@ -1071,18 +1099,20 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         /// A first load (no old snapshot) reads the new one once; its changes are those of a
-        /// diff against an empty snapshot, byte for byte.
+        /// diff against an empty snapshot, byte for byte, and so are the change rows a store
+        /// writes by copying the snapshot's column chunks (`first_load`), from either format.
         #[test]
         fn a_first_load_is_a_diff_against_nothing(
             new in proptest::collection::btree_map((0u8..40, 0u8..3), 1i32..4, 0..60),
             batch in 1usize..20,
+            format in 1u32..=2,
         ) {
             let new: BTreeMap<_, _> = new.into_iter().map(|((i, d), r)| (key(i, d), r)).collect();
             let set = copayment();
             let dir = tempfile::tempdir().expect("tmp");
             let (a, b) = (dir.path().join("old.parquet"), dir.path().join("new.parquet"));
             write(&set, &BTreeMap::new(), &a);
-            write(&set, &new, &b);
+            write_format(&set, &new, &b, format);
             let run = |old: &[PathBuf]| {
                 let mut got = Vec::new();
                 let counts = diff_with(&set, old, std::slice::from_ref(&b), batch, 7, &mut |x| {
@@ -1096,8 +1126,38 @@ mod tests {
             let (first, against_empty) = (run(&[]), run(std::slice::from_ref(&a)));
             prop_assert_eq!(first.0, against_empty.0);
             prop_assert_eq!(first.0.inserts, new.len() as u64);
-            prop_assert_eq!(first.1, against_empty.1);
+            prop_assert_eq!(&first.1, &against_empty.1);
+            let (copied, counts) = copied_inserts(&set, &b);
+            prop_assert_eq!(counts, first.0);
+            prop_assert_eq!(copied, first.1);
         }
+    }
+
+    /// A first load's changes of `snapshot` as a store writes them (column chunks copied), read back.
+    fn copied_inserts(set: &RecordSetSchema, snapshot: &Path) -> (RecordBatch, ChangeCounts) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = crate::store::Store::open(dir.path()).expect("store");
+        let mut writer = store.part_writer(&dir.path().join("changes"), change_schema(set), None).expect("writer");
+        let counts = first_load::copy_inserts(set, &[snapshot.to_path_buf()], &mut writer).expect("copy");
+        let file = writer.finish().expect("finish");
+        assert_eq!(file.rows, counts.inserts);
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(dir.path().join(&file.path)).expect("open")).expect("reader");
+        // The snapshot's nullable columns were copied: their chunks keep the snapshot's
+        // compression (none, in these files), where the store's own encoding is zstd.
+        for group in reader.metadata().row_groups() {
+            let codec =
+                |name: &str| group.columns().iter().find(|c| c.column_path().string() == name).map(|c| c.compression()).expect("column");
+            assert_eq!(codec("ratio"), parquet::basic::Compression::UNCOMPRESSED);
+            assert!(matches!(codec("new_row_hash"), parquet::basic::Compression::ZSTD(_)));
+        }
+        let reader = reader.build().expect("build");
+        let batches = reader.map(|b| b.expect("batch")).collect::<Vec<_>>();
+        let columns = match batches.first() {
+            Some(b) => arrow::compute::concat_batches(&b.schema(), &batches).expect("concat").columns().to_vec(),
+            None => change_schema(set).fields().iter().map(|f| arrow::array::new_empty_array(f.data_type())).collect(),
+        };
+        (RecordBatch::try_new(change_schema(set), columns).expect("changes"), counts)
     }
 
     #[test]
@@ -1137,7 +1197,12 @@ mod tests {
         let a = dir.path().join("a.parquet");
         write(&set, &good, &a);
         // Two files whose concatenation goes backwards.
-        let err = diff_with(&set, &[], &[a.clone(), a], 64, 64, &mut |_| Ok(())).unwrap_err();
+        let err = diff_with(&set, &[], &[a.clone(), a.clone()], 64, 64, &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(err, DiffError::Unsorted { row: 2, .. }), "{err}");
+        // The same when a store copies a first load's changes.
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let mut writer = store.part_writer(&dir.path().join("changes"), change_schema(&set), None).unwrap();
+        let err = first_load::copy_inserts(&set, &[a.clone(), a], &mut writer).unwrap_err();
         assert!(matches!(err, DiffError::Unsorted { row: 2, .. }), "{err}");
     }
 }

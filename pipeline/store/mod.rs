@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -158,6 +159,21 @@ pub struct PartWriter<'a> {
     rows: u64,
 }
 
+/// One column of a row group given to [`PartWriter::write_row_group`].
+pub enum RowGroupColumn {
+    /// Values to encode.
+    Values(arrow::array::ArrayRef),
+    /// The column's chunks (one per Parquet leaf) in another file, to copy as they are. Each
+    /// must have the column's descriptor in this file (type, repetition, path), or the write
+    /// fails.
+    Copied(Vec<parquet::column::writer::ColumnCloseResult>),
+}
+
+enum Leaf {
+    Encoded(usize),
+    Copied(Box<parquet::column::writer::ColumnCloseResult>),
+}
+
 /// The store format this kiban writes. 1: the first; 2: a snapshot's `row_hash` kept as 16
 /// bytes ([`row_hash`]). Every format up to this one is read; a newer one is refused.
 pub const FORMAT: u32 = 2;
@@ -189,6 +205,11 @@ impl PartWriter<'_> {
         Ok(())
     }
 
+    /// The file's Parquet schema: what a column chunk copied into it must match.
+    pub fn parquet_schema(&self) -> &parquet::schema::types::SchemaDescriptor {
+        self.writer.schema_descr()
+    }
+
     /// Encodes the pending rows as one row group, its columns on every core.
     fn flush_row_group(&mut self) -> Result<(), StoreError> {
         if self.pending_rows == 0 {
@@ -202,21 +223,77 @@ impl PartWriter<'_> {
         };
         self.pending.clear();
         self.pending_rows = 0;
+        let columns = batch.columns().iter().map(|c| RowGroupColumn::Values(c.clone())).collect();
+        self.encode_row_group(columns, None)
+    }
+
+    /// Writes one row group of `columns` (one per field of the file's schema, in order): values
+    /// are encoded on every core as [`PartWriter::write`] does, column chunks of `source` are
+    /// copied as they are. Rows written before are flushed as a row group of their own first.
+    ///
+    /// Copying is how a first load's changes avoid decoding and encoding again what the
+    /// snapshot file just encoded: the bytes, encodings, statistics and page index of a copied
+    /// chunk stay what they were. A `row_hash` column given as values is stored as the file keeps
+    /// it, as in [`PartWriter::write`].
+    pub fn write_row_group(&mut self, columns: Vec<RowGroupColumn>, source: &std::fs::File) -> Result<(), StoreError> {
+        self.flush_row_group()?;
+        let rows = columns.iter().find_map(|c| match c {
+            RowGroupColumn::Values(v) => Some(v.len() as u64),
+            RowGroupColumn::Copied(chunks) => chunks.first().map(|c| c.rows_written),
+        });
+        let mut columns = columns;
+        if let (Some(i), Some(RowGroupColumn::Values(v))) = (self.row_hash, self.row_hash.and_then(|i| columns.get(i))) {
+            columns[i] = RowGroupColumn::Values(Arc::new(row_hash::as_bytes(v.as_ref())?));
+        }
+        self.encode_row_group(columns, Some(source))?;
+        self.rows += rows.unwrap_or(0);
+        Ok(())
+    }
+
+    fn encode_row_group(&mut self, columns: Vec<RowGroupColumn>, source: Option<&std::fs::File>) -> Result<(), StoreError> {
+        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        let general = |reason: &str| pq(parquet::errors::ParquetError::General(reason.into()));
+        if columns.len() != self.schema.fields().len() {
+            return Err(general("a row group without one column per field of the file"));
+        }
         let mut writers = self.columns.create_column_writers(self.row_groups).map_err(pq)?.into_iter();
+        // Leaves in file order: encoded ones by their index in `work`, copied ones as they are.
         let mut work = Vec::new();
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column).map_err(pq)? {
-                let writer = writers.next().ok_or_else(|| pq(parquet::errors::ParquetError::General("a leaf without a writer".into())))?;
-                work.push((writer, leaf));
+        let mut leaves = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(columns) {
+            match column {
+                RowGroupColumn::Values(values) => {
+                    for leaf in compute_leaves(field, &values).map_err(pq)? {
+                        let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
+                        leaves.push(Leaf::Encoded(work.len()));
+                        work.push((writer, leaf));
+                    }
+                }
+                RowGroupColumn::Copied(chunks) => {
+                    for chunk in chunks {
+                        writers.next().ok_or_else(|| general("a leaf without a writer"))?;
+                        leaves.push(Leaf::Copied(Box::new(chunk)));
+                    }
+                }
             }
         }
         let chunks = crate::parallel::par_map(work, |(mut writer, leaf)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
             writer.write(&leaf)?;
             writer.close()
         });
+        let mut chunks: Vec<Option<Result<ArrowColumnChunk, parquet::errors::ParquetError>>> = chunks.into_iter().map(Some).collect();
         let mut group = self.writer.next_row_group().map_err(pq)?;
-        for chunk in chunks {
-            chunk.and_then(|c| c.append_to_row_group(&mut group)).map_err(pq)?;
+        for leaf in leaves {
+            match leaf {
+                Leaf::Encoded(i) => {
+                    let chunk = chunks.get_mut(i).and_then(Option::take).ok_or_else(|| general("a leaf encoded twice"))?;
+                    chunk.and_then(|c| c.append_to_row_group(&mut group)).map_err(pq)?;
+                }
+                Leaf::Copied(chunk) => {
+                    let source = source.ok_or_else(|| general("a copied column chunk without its file"))?;
+                    group.append_column(source, *chunk).map_err(pq)?;
+                }
+            }
         }
         group.close().map_err(pq)?;
         self.row_groups += 1;

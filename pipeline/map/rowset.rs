@@ -174,14 +174,20 @@ pub fn set_digest(schema: &RecordSetSchema, batch: &RecordBatch) -> String {
     let Some(hashes) = batch.column_by_name(ROW_HASH).and_then(|c| c.as_any().downcast_ref::<StringArray>()) else {
         return hex128(0);
     };
-    let mut sum: u128 = 0;
-    let mut buf = Vec::with_capacity(128);
-    for i in 0..batch.num_rows() {
-        buf.clear();
-        encode_columns(&names, &cols, i, &mut buf);
-        sum = sum.wrapping_add(digest_term(&buf, hashes.value(i)));
-    }
-    hex128(sum)
+    // The sum does not depend on the order of its terms: pieces of rows are summed on every core.
+    let rows = batch.num_rows();
+    let pieces: Vec<std::ops::Range<usize>> = (0..rows).step_by(HASH_PIECE).map(|s| s..(s + HASH_PIECE).min(rows)).collect();
+    let sums = crate::parallel::par_map(pieces, |piece| {
+        let mut sum: u128 = 0;
+        let mut buf = Vec::with_capacity(128);
+        for i in piece {
+            buf.clear();
+            encode_columns(&names, &cols, i, &mut buf);
+            sum = sum.wrapping_add(digest_term(&buf, hashes.value(i)));
+        }
+        sum
+    });
+    hex128(sums.into_iter().fold(0u128, u128::wrapping_add))
 }
 
 /// The canonical encoding of a row's key (the key columns by name, as in the module doc): what
@@ -260,6 +266,17 @@ fn key_rows(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<arrow::row:
     conv.convert_columns(&cols)
 }
 
+/// Whether the keys of `batch` ascend strictly, in the order `key_rows` sorts them.
+fn strictly_ascending(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<bool, ArrowError> {
+    let cmp: Vec<arrow::array::DynComparator> = schema
+        .key
+        .iter()
+        .map(|&k| arrow::array::make_comparator(batch.column(k).as_ref(), batch.column(k).as_ref(), Default::default()))
+        .collect::<Result<_, _>>()?;
+    let key_order = |a: usize, b: usize| cmp.iter().map(|c| c(a, b)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal);
+    Ok((1..batch.num_rows()).all(|i| key_order(i - 1, i).is_lt()))
+}
+
 /// This load's rows of a set (`parts`, one per file): `row_hash`, then one row per key, the
 /// later winning by (apply date, file rank, record number). `file_rank` orders files (SPEC §5.2).
 pub fn later_wins(schema: &RecordSetSchema, parts: Vec<SetRows>, file_rank: &dyn Fn(u32) -> u32) -> Result<LoadRows, ArrowError> {
@@ -281,13 +298,14 @@ pub fn later_wins(schema: &RecordSetSchema, parts: Vec<SetRows>, file_rank: &dyn
     let new = RecordBatch::try_new(schema.arrow.clone(), columns)?;
     let n = new.num_rows();
 
-    // Later wins per key: sort by (key, apply date, file rank, record number).
-    let rows = key_rows(schema, &new)?;
     // Exports usually come sorted by key (被保険者番号): then every row wins as it is, and the
-    // sort and the copy of every column are skipped.
-    if (1..n).all(|i| rows.row(i - 1) < rows.row(i)) {
+    // sort and the copy of every column are skipped. The check compares the key columns where
+    // they are; only a sort needs the keys converted to rows.
+    if strictly_ascending(schema, &new)? {
         return Ok(LoadRows { batch: new, conflicts: Vec::new() });
     }
+    // Later wins per key: sort by (key, apply date, file rank, record number).
+    let rows = key_rows(schema, &new)?;
     let records = new
         .column_by_name(SOURCE_RECORD)
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
@@ -429,6 +447,47 @@ mod tests {
             assert_eq!(all.value(i), row_hashes(&schema, &one).value(0), "row {i}");
         }
         assert_ne!(all.value(0), all.value(1));
+    }
+
+    /// The digest summed in pieces on every core is the row-by-row sum: the same whatever the
+    /// order of the rows, and another when one row changes.
+    #[test]
+    fn digest_in_pieces_is_the_sum_of_its_rows() {
+        let n = HASH_PIECE * 2 + 5;
+        let keys: Vec<String> = (0..n).map(|i| format!("{i:010}")).collect();
+        let batch = |ratio_of_last: i64, reversed: bool| {
+            let content: Vec<(&str, i32, i64, i32)> =
+                keys.iter().enumerate().map(|(i, k)| (k.as_str(), 1, if i == n - 1 { ratio_of_last } else { 1 }, 0)).collect();
+            let b = later_wins(&copayment(), vec![rows(&content)], &|_| 0).expect("rows").batch;
+            if !reversed {
+                return b;
+            }
+            let idx = UInt32Array::from((0..n as u32).rev().collect::<Vec<_>>());
+            let cols: Vec<ArrayRef> = b.columns().iter().map(|c| take(c.as_ref(), &idx, None).expect("take")).collect();
+            RecordBatch::try_new(b.schema(), cols).expect("batch")
+        };
+        let schema = copayment();
+        let one_by_one = |b: &RecordBatch| {
+            let names: Vec<&str> = schema.key.iter().map(|&k| schema.columns[k].name.as_str()).collect();
+            let cols: Vec<&ArrayRef> = schema.key.iter().map(|&k| b.column(k)).collect();
+            let hashes = b.column_by_name(ROW_HASH).and_then(|c| c.as_any().downcast_ref::<StringArray>()).expect("hashes");
+            let mut sum = 0u128;
+            for i in 0..b.num_rows() {
+                let mut buf = Vec::new();
+                encode_columns(&names, &cols, i, &mut buf);
+                sum = sum.wrapping_add(digest_term(&buf, hashes.value(i)));
+            }
+            digest_hex(sum)
+        };
+        let digest = set_digest(&schema, &batch(1, false));
+        assert_eq!(digest, one_by_one(&batch(1, false)));
+        assert_eq!(digest, set_digest(&schema, &batch(1, true)));
+        assert_ne!(digest, set_digest(&schema, &batch(2, false)));
+    }
+
+    fn copayment() -> Arc<RecordSetSchema> {
+        let catalog = crate::job::catalog::Catalog::embedded().expect("catalog");
+        catalog.schemas.get("copayment_ratio").expect("set").clone()
     }
 
     /// copayment_ratio rows (insurer, insured_no, valid_from, valid_to, ratio) in the given order.

@@ -169,8 +169,10 @@ pub enum RowGroupColumn {
     Copied(Vec<parquet::column::writer::ColumnCloseResult>),
 }
 
+/// A leaf of a row group being written: encoded (the next of the encoded chunks, which are in
+/// leaf order), or copied.
 enum Leaf {
-    Encoded(usize),
+    Encoded,
     Copied(Box<parquet::column::writer::ColumnCloseResult>),
 }
 
@@ -257,7 +259,7 @@ impl PartWriter<'_> {
             return Err(general("a row group without one column per field of the file"));
         }
         let mut writers = self.columns.create_column_writers(self.row_groups).map_err(pq)?.into_iter();
-        // Leaves in file order: encoded ones by their index in `work`, copied ones as they are.
+        // Leaves in file order: encoded ones in `work`, in the same order; copied ones as they are.
         let mut work = Vec::new();
         let mut leaves = Vec::new();
         for (field, column) in self.schema.fields().iter().zip(columns) {
@@ -265,7 +267,7 @@ impl PartWriter<'_> {
                 RowGroupColumn::Values(values) => {
                     for leaf in compute_leaves(field, &values).map_err(pq)? {
                         let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
-                        leaves.push(Leaf::Encoded(work.len()));
+                        leaves.push(Leaf::Encoded);
                         work.push((writer, leaf));
                     }
                 }
@@ -281,12 +283,12 @@ impl PartWriter<'_> {
             writer.write(&leaf)?;
             writer.close()
         });
-        let mut chunks: Vec<Option<Result<ArrowColumnChunk, parquet::errors::ParquetError>>> = chunks.into_iter().map(Some).collect();
+        let mut chunks = chunks.into_iter();
         let mut group = self.writer.next_row_group().map_err(pq)?;
         for leaf in leaves {
             match leaf {
-                Leaf::Encoded(i) => {
-                    let chunk = chunks.get_mut(i).and_then(Option::take).ok_or_else(|| general("a leaf encoded twice"))?;
+                Leaf::Encoded => {
+                    let chunk = chunks.next().ok_or_else(|| general("a leaf without its encoded chunk"))?;
                     chunk.and_then(|c| c.append_to_row_group(&mut group)).map_err(pq)?;
                 }
                 Leaf::Copied(chunk) => {

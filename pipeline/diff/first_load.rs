@@ -60,14 +60,14 @@ pub(super) fn copy_inserts(set: &RecordSetSchema, files: &[PathBuf], writer: &mu
         decoded.push(ROW_HASH);
         let decoded_roots: Vec<usize> = decoded.iter().filter_map(|d| all.iter().position(|n| n == d)).map(|i| roots[i]).collect();
         let metadata: &ParquetMetaData = meta.metadata();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), decoded_roots.iter().copied());
         for (gi, group) in metadata.row_groups().iter().enumerate() {
             let rows = usize::try_from(group.num_rows()).unwrap_or(0);
             if rows == 0 {
                 continue;
             }
-            let mask = ProjectionMask::roots(builder.parquet_schema(), decoded_roots.iter().copied());
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(clone(&file, path)?, meta.clone())
-                .with_projection(mask)
+                .with_projection(mask.clone())
                 .with_row_groups(vec![gi])
                 .with_batch_size(rows)
                 .build()

@@ -237,13 +237,12 @@ impl PartWriter<'_> {
     /// snapshot file just encoded: the bytes, encodings, statistics and page index of a copied
     /// chunk stay what they were. A `row_hash` column given as values is stored as the file keeps
     /// it, as in [`PartWriter::write`].
-    pub fn write_row_group(&mut self, columns: Vec<RowGroupColumn>, source: &std::fs::File) -> Result<(), StoreError> {
+    pub fn write_row_group(&mut self, mut columns: Vec<RowGroupColumn>, source: &std::fs::File) -> Result<(), StoreError> {
         self.flush_row_group()?;
         let rows = columns.iter().find_map(|c| match c {
             RowGroupColumn::Values(v) => Some(v.len() as u64),
             RowGroupColumn::Copied(chunks) => chunks.first().map(|c| c.rows_written),
         });
-        let mut columns = columns;
         if let (Some(i), Some(RowGroupColumn::Values(v))) = (self.row_hash, self.row_hash.and_then(|i| columns.get(i))) {
             columns[i] = RowGroupColumn::Values(Arc::new(row_hash::as_bytes(v.as_ref())?));
         }

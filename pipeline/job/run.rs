@@ -6,6 +6,19 @@
 //!      ─► "already loaded"? ─► begin_load ─► read/validate ─► storing ─► commit ─► stored
 //!      ─► diffing ─► _changes ─► diffed ─► published
 //! ```
+//! Memory does not grow with the load: each file's rows pass the row rules and go to sorted runs
+//! in the store's staging directory a part at a time (`map::spill`); later-wins merges the runs,
+//! and the previous snapshot where the mode asks for it, straight into the new version's snapshot
+//! files (`map::merge`); the set rules read those files (and the published ones) through
+//! DataFusion, and a set whose rows they withhold is merged once more without them; the commit
+//! then names the files in the manifest.
+//!
+//! ```text
+//!  files ─► parts ─► row rules ─► runs (staging) ─► merge ◄─ previous snapshot
+//!                                                     │
+//!                      set rules (DataFusion) ◄── version=<v>/part-0.parquet ─► manifest ─► diff
+//! ```
+//!
 //! The load id is derived from the job, the insurer and the inputs' SHA-256: rerunning the same
 //! inputs finds the load again (a no-op once it is published, a new attempt when it failed or
 //! was interrupted). The state machine is documented in `ledger`.
@@ -16,18 +29,23 @@ use crate::codec::gaiji::GaijiTable;
 use crate::diff::{ChangeCounts, DiffError};
 use crate::ledger::{FileRecord, Ledger, LedgerError, LoadRecord, LoadStatus, NewFile, NewLoad, SetRecord, VersionRecord};
 use crate::map::compile::Layout;
-use crate::map::ingest::{FileContext, FileError, FileStats, ingest_file};
+use crate::map::ingest::{FileContext, FileError, FileStats, ingest_parts};
 use crate::map::layout::ModeName;
+use crate::map::merge::{MergeSpec, Merged, Previous, merge};
 use crate::map::quarantine::WarningEntry;
 use crate::map::quarantine::{WarningBuilder, quarantine_schema, warning_schema};
-use crate::map::rowset::{KeepPrevious, later_wins, merge_previous};
-use crate::store::{InputEntry, LoadOutput, Manifest, Store, StoreError};
-use crate::validate::apply::{apply_row_rules, apply_set_rules};
+use crate::map::rowset::KeepPrevious;
+use crate::map::spill::{Run, RunWriter, SpillError};
+use crate::schema::RecordSetSchema;
+use crate::store::{InputEntry, LoadOutput, Manifest, SetOutput, Store, StoreError};
+use crate::validate::apply::Findings;
+use crate::validate::apply::{apply_row_rules, apply_set_rules_to_files};
 use crate::validate::rules::parse_rule_file;
 use crate::validate::{SetTables, ValidateError, Validator};
 use arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -67,6 +85,8 @@ pub enum RunError {
     Platform(Box<crate::platform::PlatformError>),
     #[error("no load {0} in the ledger")]
     NoSuchLoad(String),
+    #[error(transparent)]
+    Spill(#[from] SpillError),
 }
 
 impl From<crate::publish::PublishError> for RunError {
@@ -308,10 +328,17 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
     tracing::info!(load = %load_id, base_version = ?base_version, files = inputs.len(), "load started");
     crate::fault::point("reading");
     let mut stage = std::time::Instant::now();
+    let version = base_version.map_or(1, |v| v + 1);
+    let staging = store.staging_dir(insurer, &load_id);
     let result = (|| -> Result<LoadSummary, RunError> {
-        // Read, decode and map every file.
+        // A crash may have left a staging directory: this run starts from none.
+        store.clear_staging(insurer)?;
+        let runs_dir = staging.join("runs");
+        // Read, decode and map every file; each file's rows go through the row rules and into
+        // sorted runs in staging a part at a time (`map::spill`), so no stage holds the load.
         let mut files = Vec::new();
-        let mut set_rows: BTreeMap<String, Vec<crate::map::builder::SetRows>> = BTreeMap::new();
+        let mut set_runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+        let mut findings = Findings::default();
         let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         let mut warnings: Vec<RecordBatch> = Vec::new();
         let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
@@ -331,10 +358,13 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             let ctx =
                 FileContext { layout, eras: &catalog.eras, gaiji: &gaiji, insurer_no: insurer, file_name: &p.name, file_seq: seq as u32 };
             let started = std::time::Instant::now();
-            let res = ingest_file(&ctx, &p.path, &mut |n| progress.bytes(n));
+            let res = read_file(&ctx, &p.path, &validator, &runs_dir, progress);
             match &res {
-                Ok(out) => tracing::info!(file = %p.name, layout = %layout.name, read = out.stats.read, accepted = out.stats.accepted,
-                quarantined = out.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read"),
+                Ok(f) => {
+                    tracing::info!(file = %p.name, layout = %layout.name, read = f.outcome.stats.read, accepted = f.outcome.stats.accepted,
+                quarantined = f.outcome.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read")
+                }
+                Err(FileError::Sink(_)) => abort.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(_) if job.file.on_file_error == FileErrorPolicy::FailLoad => abort.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(_) => {}
             }
@@ -347,12 +377,14 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                 return Err(RunError::Internal(format!("{}: the file was not read", p.name)));
             };
             match res {
-                Ok(out) => {
+                Ok(read) => {
+                    let out = read.outcome;
                     // Record errors alone may already exceed the threshold: stop before validating.
                     check_threshold(job, &p.name, &out.stats)?;
-                    for (o, rows) in layout.outputs.iter().zip(out.rows) {
-                        set_rows.entry(o.set.name.clone()).or_default().push(rows);
+                    for (o, runs) in layout.outputs.iter().zip(read.runs) {
+                        set_runs.entry(o.set.name.clone()).or_default().extend(runs);
                     }
+                    findings.extend(read.findings);
                     let keep = keep.entry(layout.primary_record_set.name.clone()).or_default();
                     keep.keys.extend(out.quarantined_keys);
                     keep.all |= out.unreadable_keys > 0;
@@ -361,6 +393,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     order_keys.push((out.order_key, p.name.clone(), seq as u32));
                     files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: out.stats, rejected: None });
                 }
+                // Not the file's fault (staging could not be written): the load fails whatever the policy.
+                Err(e @ FileError::Sink(_)) => return Err(RunError::File { file: p.name.clone(), source: e }),
                 Err(e) => match job.file.on_file_error {
                     FileErrorPolicy::FailLoad => return Err(RunError::File { file: p.name.clone(), source: e }),
                     FileErrorPolicy::SkipFile => {
@@ -387,11 +421,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                 files.iter().find_map(|f| f.rejected.as_ref().map(|r| format!("{}: file rejected: {r}", f.file))).unwrap_or_default();
             return Err(RunError::AllRejected { first });
         }
-
+        // Findings by record set, each set's in file and record order, whichever file finished first.
+        findings.quarantined.sort_by(|a, b| a.record_set.cmp(&b.record_set));
+        findings.warned.sort_by(|a, b| a.record_set.cmp(&b.record_set));
         stage_done("read", &mut stage);
-        // Validation, part 1: row rules over each file's rows, before later-wins.
-        let mut findings = apply_row_rules(&validator, &mut set_rows)?;
-        stage_done("row_rules", &mut stage);
         keep_quarantined(&mut keep, &set_modes, &findings);
 
         // Files of a load are applied by their header's order fields, then by name (SPEC §5.2).
@@ -400,61 +433,71 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         for (r, (_, _, seq)) in order_keys.iter().enumerate() {
             rank[*seq as usize] = r as u32;
         }
-        // The base is the last published version (the ledger's), not merely the latest on disk.
-        let previous: Option<Manifest> = base.clone();
-        let mut conflict_warnings = WarningBuilder::default();
-        // One row per key for every set, on every core, the largest first.
-        let mut work: Vec<(String, Vec<crate::map::builder::SetRows>)> = set_rows.into_iter().collect();
-        work.sort_by_key(|(_, parts)| std::cmp::Reverse(parts.iter().map(|p| p.order_date.len()).sum::<usize>()));
-        let loaded = crate::parallel::par_map(work, |(name, parts)| -> Result<_, RunError> {
+        let writing = SetWriting {
+            store: &store,
+            insurer,
+            version,
+            base: base.as_ref(),
+            modes: &set_modes,
+            validator: &validator,
+            rank: &rank,
+            load_dir: staging.join("load"),
+        };
+        // One row per key for every set, merged into the previous snapshot where the mode says so
+        // and written as the new snapshot: the sets on every core, the largest first.
+        let mut work: Vec<(String, Vec<Run>)> = set_runs.into_iter().collect();
+        work.sort_by_key(|(_, runs)| std::cmp::Reverse(runs.iter().map(|r| r.rows).sum::<u64>()));
+        let none = crate::map::spill::KeySet::new();
+        let written = crate::parallel::par_map(work, |(name, runs)| -> Result<_, RunError> {
             let Some(schema) = catalog.schemas.get(&name).cloned() else { return Ok(None) };
-            let rows = later_wins(&schema, parts, &|seq| rank.get(seq as usize).copied().unwrap_or(0))?;
-            Ok(Some((name, schema, rows)))
+            let set = writing.write(&schema, &runs, &keep, &none)?;
+            Ok(Some((name, (schema, runs, set))))
         });
-        let loaded: Vec<_> = loaded.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+        let mut sets: BTreeMap<String, (Arc<RecordSetSchema>, Vec<Run>, WrittenSet)> =
+            written.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
         stage_done("later_wins", &mut stage);
 
-        // Published snapshots are read where they are needed: incremental sets (and snapshot sets
-        // keeping quarantined keys) merge into them, and set rules read `published.*`/`snapshot.*`.
+        // Validation, part 2: set rules over this load's rows, the published and the new
+        // snapshots, read from their files.
         use crate::validate::engine::{PUBLISHED, SNAPSHOT};
-        let in_load: BTreeMap<String, bool> = loaded
-            .iter()
-            .map(|(name, _, _)| {
-                let incremental = set_modes.get(name).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
-                (name.clone(), incremental || keep_for(&keep, &set_modes, name).is_some())
-            })
-            .collect();
         let mut tables = SetTables::default();
-        if let Some(m) = &previous {
-            for (name, entry) in &m.record_sets {
-                let needed =
-                    in_load.get(name).copied().unwrap_or(false) || validator.reads(PUBLISHED, name) || validator.reads(SNAPSHOT, name);
-                if let (true, Some(schema)) = (needed, catalog.schemas.get(name)) {
-                    tables.published.insert(name.clone(), store.read_snapshot(schema, entry)?);
+        if validator.has_set_rules() {
+            for (name, (_, _, set)) in &sets {
+                if set.merged.load_rows > 0 {
+                    tables.files.insert((String::new(), name.clone()), vec![set.load_path.clone()]);
+                }
+                if set.merged.snapshot_rows > 0 && validator.reads(SNAPSHOT, name) {
+                    tables.files.insert((SNAPSHOT.into(), name.clone()), vec![store.root().join(&set.file.path)]);
+                }
+            }
+            if let Some(m) = &base {
+                for (name, entry) in &m.record_sets {
+                    let paths: Vec<PathBuf> = entry.files.iter().map(|f| store.root().join(&f.path)).collect();
+                    if entry.rows == 0 || paths.is_empty() {
+                        continue;
+                    }
+                    if validator.reads(PUBLISHED, name) {
+                        tables.files.insert((PUBLISHED.into(), name.clone()), paths.clone());
+                    }
+                    // A set this load did not touch keeps its snapshot.
+                    if !sets.contains_key(name) && validator.reads(SNAPSHOT, name) {
+                        tables.files.insert((SNAPSHOT.into(), name.clone()), paths);
+                    }
                 }
             }
         }
-        let mut conflicts = BTreeMap::new();
-        for (name, schema, rows) in loaded {
-            if validator.reads(SNAPSHOT, &name) {
-                let keep_previous = keep_for(&keep, &set_modes, &name);
-                let prev = previous_for(&tables, &set_modes, &name, keep_previous);
-                tables.snapshot.insert(name.clone(), merge_previous(&schema, &rows.batch, prev, keep_previous)?.0);
-            }
-            tables.load.insert(name.clone(), rows.batch);
-            conflicts.insert(name, rows.conflicts);
-        }
-        for (name, batch) in &tables.published {
-            if !tables.snapshot.contains_key(name) && validator.reads(SNAPSHOT, name) {
-                tables.snapshot.insert(name.clone(), batch.clone());
-            }
-        }
-        let rows_before: BTreeMap<String, usize> = tables.load.iter().map(|(k, b)| (k.clone(), b.num_rows())).collect();
-        // Validation, part 2: set rules over the load's rows, the published and the new snapshots.
-        let set_findings = apply_set_rules(&validator, &mut tables)?;
-        stage_done("set_rules", &mut stage);
+        let (set_findings, withheld) = apply_set_rules_to_files(&validator, &tables)?;
+        drop(tables);
         keep_quarantined(&mut keep, &set_modes, &set_findings);
         findings.extend(set_findings);
+        // A set whose rows a rule withheld is written again without them (and, for a snapshot set,
+        // with the published rows of their keys).
+        for (name, keys) in &withheld {
+            if let Some((schema, runs, set)) = sets.get_mut(name) {
+                *set = writing.write(schema, runs, &keep, keys)?;
+            }
+        }
+        stage_done("set_rules", &mut stage);
         let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
         for f in &files {
             check_threshold(job, &f.file, &f.stats)?;
@@ -466,25 +509,14 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
 
         let mut sets_out = Vec::new();
         let mut summaries = Vec::new();
-        let load_sets: Vec<String> = tables.load.keys().cloned().collect();
-        for name in load_sets {
-            let (Some(schema), Some(rows)) = (catalog.schemas.get(&name).cloned(), tables.load.get(&name)) else { continue };
+        let mut conflict_warnings = WarningBuilder::default();
+        for (name, (_, _, set)) in sets {
             let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
-            let keep_previous = keep_for(&keep, &set_modes, &name);
-            let prev = previous_for(&tables, &set_modes, &name, keep_previous);
-            let had_previous = prev.is_some();
-            // The snapshot built for the set rules stands when they withheld none of this set's rows.
-            let unchanged = rows_before.get(&name) == Some(&rows.num_rows());
-            let (batch, kept_previous) = match tables.snapshot.get(&name) {
-                Some(snap) if unchanged && keep_previous.is_none() => (snap.clone(), 0),
-                _ => merge_previous(&schema, rows, prev, keep_previous)?,
-            };
-            let deletes_suppressed = had_previous && keep_previous.is_some_and(|k| k.all);
+            let deletes_suppressed = set.had_previous && keep_for(&keep, &set_modes, &name).is_some_and(|k| k.all);
             if deletes_suppressed {
                 tracing::warn!(record_set = %name, "a quarantined record's key could not be read: this load deletes no {name} rows");
             }
-            let set_conflicts = conflicts.remove(&name).unwrap_or_default();
-            for c in &set_conflicts {
+            for c in &set.merged.conflicts {
                 let msg = format!(
                     "{} record {} and {} record {} have the same {} key with different content; the later ({} record {}) wins",
                     c.earlier.0, c.earlier.1, c.later.0, c.later.1, name, c.later.0, c.later.1
@@ -503,15 +535,20 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             summaries.push(SetSummary {
                 record_set: name.clone(),
                 mode,
-                load_rows: rows.num_rows() as u64,
-                snapshot_rows: batch.num_rows() as u64,
-                key_conflicts: set_conflicts.len() as u64,
+                load_rows: set.merged.load_rows,
+                snapshot_rows: set.merged.snapshot_rows,
+                key_conflicts: set.merged.conflicts.len() as u64,
                 quarantined_rows: validation.withheld.get(&name).copied().unwrap_or(0),
-                kept_for_quarantined: if mode == ModeName::Snapshot { kept_previous as u64 } else { 0 },
+                kept_for_quarantined: if mode == ModeName::Snapshot { set.merged.kept_previous } else { 0 },
                 deletes_suppressed,
                 changes: ChangeCounts::default(),
             });
-            sets_out.push((schema, batch));
+            sets_out.push(SetOutput::Written {
+                record_set: name,
+                file: set.file,
+                rows: set.merged.snapshot_rows,
+                digest: crate::map::rowset::digest_hex(set.merged.digest),
+            });
         }
         warnings.push(conflict_warnings.finish()?);
         let warnings = arrow::compute::concat_batches(&warning_schema(), &warnings)?;
@@ -536,20 +573,18 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             })
             .collect();
         // The ledger learns the version and the counts before the store is written.
-        let version = base_version.map_or(1, |v| v + 1);
         ledger.set_storing(&load_id, version, &file_records(&files), &set_records(&summaries))?;
         crate::fault::point("storing");
         let manifest = store.commit(LoadOutput {
             insurer_no: insurer,
             load_id: &load_id,
             parent_version: base_version,
-            sets: sets_out.iter().map(|(s, b)| (s.as_ref(), b.clone())).collect(),
+            sets: sets_out,
             quarantine,
             warnings: Some(warnings),
             inputs: input_entries,
             load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
         })?;
-        drop(sets_out);
         stage_done("store", &mut stage);
         crate::fault::point("committed");
         ledger.record_version(&version_record(&store, &manifest, None)?)?;
@@ -575,6 +610,9 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             published: published.map(Box::new),
         })
     })();
+    if let Err(e) = store.clear_staging(insurer) {
+        tracing::warn!(load = %load_id, "removing the load's staging directory: {e}");
+    }
     match result {
         Ok(summary) => Ok(RunOutcome::Loaded(summary)),
         Err(e) => {
@@ -615,6 +653,120 @@ pub fn publish_load(job: &Job, load_id: &str) -> Result<crate::ledger::ReceiptRe
 }
 
 /// Logs how long a stage of the load took (at debug level: `kiban -v run`), for profiling.
+/// One file read: what ingest counted, the runs of each output of its layout (in
+/// `layout.outputs` order) and what the row rules found.
+struct FileRead {
+    outcome: crate::map::ingest::FileOutcome,
+    runs: Vec<Vec<Run>>,
+    findings: Findings,
+}
+
+/// Reads a file, its rows checked by the row rules (before later-wins, so a failing row never
+/// replaces a good one) and spilled as sorted runs to `runs_dir` a part at a time.
+fn read_file(
+    ctx: &FileContext<'_>,
+    path: &std::path::Path,
+    validator: &Validator,
+    runs_dir: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<FileRead, FileError> {
+    let sink = |e: Box<dyn std::error::Error + Send + Sync>| FileError::Sink(e);
+    let mut writers: Vec<Option<RunWriter>> = ctx.layout.outputs.iter().map(|_| None).collect();
+    let mut findings = Findings::default();
+    let outcome = ingest_parts(ctx, path, &mut |n| progress.bytes(n), &mut |i, part| {
+        let Some(output) = ctx.layout.outputs.get(i) else { return Ok(()) };
+        let set = &output.set;
+        let mut parts = BTreeMap::from([(set.name.clone(), vec![part])]);
+        findings.extend(apply_row_rules(validator, &mut parts).map_err(|e| sink(Box::new(e)))?);
+        let Some(part) = parts.into_values().next().and_then(|mut v| v.pop()) else { return Ok(()) };
+        let writer = match &mut writers[i] {
+            Some(w) => w,
+            None => writers[i].insert(RunWriter::new(set.clone(), runs_dir, ctx.file_seq, i).map_err(|e| sink(Box::new(e)))?),
+        };
+        writer.push(part).map_err(|e| sink(Box::new(e)))
+    })?;
+    let runs = writers
+        .into_iter()
+        .map(|w| w.map_or(Ok(Vec::new()), RunWriter::finish))
+        .collect::<Result<_, _>>()
+        .map_err(|e| sink(Box::new(e)))?;
+    Ok(FileRead { outcome, runs, findings })
+}
+
+/// What writing a set's snapshot needs besides the set: the store, the version being written,
+/// the base it merges into.
+struct SetWriting<'a> {
+    store: &'a Store,
+    insurer: &'a str,
+    version: u64,
+    base: Option<&'a Manifest>,
+    modes: &'a BTreeMap<String, ModeName>,
+    validator: &'a Validator,
+    rank: &'a [u32],
+    /// Where this load's rows of a set go when the set rules need them apart from the snapshot.
+    load_dir: PathBuf,
+}
+
+/// A set's new snapshot, written to the version being committed.
+struct WrittenSet {
+    merged: Merged,
+    file: crate::store::StoredFile,
+    /// This load's rows of the set, for the set rules: the snapshot itself unless the set merged
+    /// into the previous snapshot.
+    load_path: PathBuf,
+    had_previous: bool,
+}
+
+impl SetWriting<'_> {
+    /// Later-wins over the set's runs, merged into the previous snapshot where the mode says so
+    /// (incremental sets always, snapshot sets to keep the rows of quarantined records), without
+    /// the rows of `withheld` keys; streamed into the set's snapshot file.
+    fn write(
+        &self,
+        schema: &RecordSetSchema,
+        runs: &[Run],
+        keep: &BTreeMap<String, KeepPrevious>,
+        withheld: &crate::map::spill::KeySet,
+    ) -> Result<WrittenSet, RunError> {
+        let name = schema.name.as_str();
+        let keep_previous = keep_for(keep, self.modes, name);
+        let incremental = self.modes.get(name).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
+        let entry = self.base.and_then(|m| m.record_sets.get(name)).filter(|_| incremental || keep_previous.is_some());
+        let had_previous = entry.is_some();
+        let previous = match (entry.filter(|e| e.rows > 0), keep_previous) {
+            (None, _) => Previous::None,
+            (Some(e), k) => {
+                let batches = self.store.snapshot_batches(schema, e)?.map(|b| b.map_err(|e| SpillError::Sink(Box::new(e))));
+                match k {
+                    Some(k) if !incremental => Previous::Keep(Box::new(batches), k),
+                    _ => Previous::Upsert(Box::new(batches)),
+                }
+            }
+        };
+        let store_err = |e: crate::store::StoreError| SpillError::Sink(Box::new(e));
+        let mut snapshot = self.store.snapshot_writer(schema, self.insurer, self.version)?;
+        // The set rules read this load's rows apart only when they differ from the snapshot.
+        let mut load = match had_previous && self.validator.reads_load(name) {
+            true => Some(self.store.part_writer(&self.load_dir.join(name), schema.arrow.clone(), None)?),
+            false => None,
+        };
+        let rank = |seq: u32| self.rank.get(seq as usize).copied().unwrap_or(0);
+        let spec = MergeSpec { schema, runs, file_rank: &rank, previous, withheld };
+        let merged = {
+            let mut to_snapshot = |b: RecordBatch| snapshot.write(&b).map_err(store_err);
+            let mut to_load = load.as_mut().map(|w| move |b: RecordBatch| w.write(&b).map_err(store_err));
+            let to_load: Option<crate::map::merge::Sink<'_>> = to_load.as_mut().map(|f| f as crate::map::merge::Sink<'_>);
+            merge(spec, &mut to_snapshot, to_load)?
+        };
+        let file = snapshot.finish()?;
+        let load_path = match load {
+            Some(w) => self.store.root().join(w.finish()?.path),
+            None => self.store.root().join(&file.path),
+        };
+        Ok(WrittenSet { merged, file, load_path, had_previous })
+    }
+}
+
 fn stage_done(name: &str, since: &mut std::time::Instant) {
     tracing::debug!(stage = name, seconds = since.elapsed().as_secs_f64(), "stage done");
     *since = std::time::Instant::now();
@@ -944,8 +1096,9 @@ fn record_failure(ledger: &Ledger, store: &Store, insurer: &str, load_id: &str, 
         tracing::warn!(load = %load_id, status = %l.status, "the load's version is stored; the next run of the job finishes it");
         return Ok(());
     }
+    // Snapshots are written while the load reads (`SetWriting`): their version directories go too.
+    store.roll_back_above(insurer, l.base_version.unwrap_or(0))?;
     if l.status == LoadStatus::Storing {
-        store.roll_back_above(insurer, l.base_version.unwrap_or(0))?;
         store.remove_load_outputs(insurer, load_id)?;
     }
     ledger.finish(load_id, LoadStatus::Failed, Some(e.exit_code()), &e.to_string())?;
@@ -980,18 +1133,6 @@ fn keep_quarantined(
 fn keep_for<'a>(keep: &'a BTreeMap<String, KeepPrevious>, modes: &BTreeMap<String, ModeName>, set: &str) -> Option<&'a KeepPrevious> {
     let snapshot = modes.get(set) == Some(&ModeName::Snapshot);
     keep.get(set).filter(|k| snapshot && (k.all || !k.keys.is_empty()))
-}
-
-/// The previous snapshot a set's rows merge into: incremental sets always, snapshot sets only to
-/// keep the rows of quarantined records (SPEC §8).
-fn previous_for<'a>(
-    tables: &'a SetTables,
-    modes: &BTreeMap<String, ModeName>,
-    set: &str,
-    keep: Option<&KeepPrevious>,
-) -> Option<&'a RecordBatch> {
-    let incremental = modes.get(set).copied().unwrap_or(ModeName::Incremental) == ModeName::Incremental;
-    tables.published.get(set).filter(|_| incremental || keep.is_some())
 }
 
 /// What the validate stage adds to a load's output.

@@ -149,6 +149,23 @@ pub struct SetRows {
     pub file_seq: u32,
 }
 
+impl SetRows {
+    /// Parts of one file's rows as one (there is at least one part per output).
+    pub fn concat(parts: Vec<SetRows>, file_seq: u32) -> Result<SetRows, arrow::error::ArrowError> {
+        let Some(first) = parts.first() else {
+            return Err(arrow::error::ArrowError::InvalidArgumentError("no part of the rows".into()));
+        };
+        let columns = (0..first.columns.len())
+            .map(|c| {
+                let arrays: Vec<&dyn arrow::array::Array> = parts.iter().map(|p| p.columns[c].as_ref()).collect();
+                arrow::compute::concat(&arrays)
+            })
+            .collect::<Result<_, _>>()?;
+        let order_date = parts.iter().flat_map(|p| p.order_date.iter().copied()).collect();
+        Ok(SetRows { columns, order_date, file_seq })
+    }
+}
+
 impl SetBuilder {
     pub fn new(schema: Arc<RecordSetSchema>) -> Self {
         let columns = schema.columns[..schema.content_len()].iter().map(|c| ColumnBuilder::new(&c.data_type)).collect();
@@ -164,6 +181,15 @@ impl SetBuilder {
 
     pub fn column(&mut self, i: usize) -> &mut ColumnBuilder {
         &mut self.columns[i]
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.order_date.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order_date.is_empty()
     }
 
     pub fn end_row(&mut self, file: &str, record_no: u64, offset: u64, order_date: Option<i32>) {

@@ -58,6 +58,9 @@ pub enum FileError {
     RootInsurer { attribute: String, found: Option<String>, expected: String },
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Where the rows go failed (the load's staging): not the file's fault, so the load fails.
+    #[error("keeping the file's rows: {0}")]
+    Sink(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl FileError {
@@ -79,7 +82,7 @@ impl FileError {
             FileError::CountMismatch { .. } => "file.record_count",
             FileError::Xml(e) => e.code(),
             FileError::RootInsurer { .. } => "file.other_insurer",
-            FileError::Arrow(_) => "file.internal",
+            FileError::Arrow(_) | FileError::Sink(_) => "file.internal",
         }
     }
 }
@@ -99,7 +102,8 @@ pub struct FileStats {
 /// What a whole file yields.
 pub struct FileOutcome {
     pub stats: FileStats,
-    /// Rows per output of the layout (same order as `layout.outputs`).
+    /// Rows per output of the layout (same order as `layout.outputs`); empty from
+    /// [`ingest_parts`], which hands them on as it goes.
     pub rows: Vec<SetRows>,
     pub quarantine: RecordBatch,
     pub warnings: RecordBatch,
@@ -169,8 +173,12 @@ fn parse_count(b: &[u8]) -> Option<u64> {
     t.parse().ok()
 }
 
+/// Takes the rows of one output of the layout (by index in `layout.outputs`), a part at a time.
+pub type PartSink<'s> = &'s mut dyn FnMut(usize, SetRows) -> Result<(), FileError>;
+
 struct State<'a, 'c> {
     ctx: &'c FileContext<'a>,
+    parts: PartSink<'c>,
     mapper: Mapper<'a>,
     builders: Vec<SetBuilder>,
     quarantine: QuarantineBuilder,
@@ -345,6 +353,11 @@ impl<'a, 'c> State<'a, 'c> {
         }
         self.mapper.append(&mut self.builders, self.ctx.file_name, rec.record_no, rec.offset);
         self.stats.accepted += 1;
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            if b.len() >= crate::map::spill::PART_ROWS {
+                (self.parts)(i, b.finish(self.ctx.file_seq))?;
+            }
+        }
         for w in &self.mapper.warnings {
             self.stats.warnings += 1;
             self.warnings.push(WarningEntry {
@@ -504,13 +517,34 @@ fn xml_file_error(e: XmlStreamError<FileError>) -> FileError {
     }
 }
 
-/// Reads, decodes and maps one file.
+/// Reads, decodes and maps one file, its rows held in memory (one [`SetRows`] per output).
 pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(usize)) -> Result<FileOutcome, FileError> {
+    let mut parts: Vec<Vec<SetRows>> = ctx.layout.outputs.iter().map(|_| Vec::new()).collect();
+    let mut out = ingest_parts(ctx, path, on_bytes, &mut |i, rows| {
+        if let Some(p) = parts.get_mut(i) {
+            p.push(rows);
+        }
+        Ok(())
+    })?;
+    out.rows = parts.into_iter().map(|p| SetRows::concat(p, ctx.file_seq)).collect::<Result<_, _>>()?;
+    Ok(out)
+}
+
+/// Reads, decodes and maps one file, handing its rows to `on_part` in parts of at most
+/// [`crate::map::spill::PART_ROWS`] rows, in file order; every output gets a last part, empty or
+/// not, once the file is read.
+pub fn ingest_parts(
+    ctx: &FileContext<'_>,
+    path: &Path,
+    on_bytes: &mut dyn FnMut(usize),
+    on_part: PartSink<'_>,
+) -> Result<FileOutcome, FileError> {
     let layout = ctx.layout;
     let file = std::fs::File::open(path)?;
     let mut reader = HashingReader { inner: file, hasher: Sha256::new(), bytes: 0 };
     let mut state = State {
         ctx,
+        parts: on_part,
         mapper: Mapper::new(layout, ctx.eras, ctx.gaiji, ctx.insurer_no),
         builders: layout.outputs.iter().map(|o| SetBuilder::new(o.set.clone())).collect(),
         quarantine: QuarantineBuilder::default(),
@@ -594,10 +628,12 @@ pub fn ingest_file(ctx: &FileContext<'_>, path: &Path, on_bytes: &mut dyn FnMut(
     }
     state.stats.bytes = reader.bytes;
     state.stats.sha256 = hex::encode(reader.hasher.finalize());
-    let rows = state.builders.iter_mut().map(|b| b.finish(ctx.file_seq)).collect();
+    for (i, b) in state.builders.iter_mut().enumerate() {
+        (state.parts)(i, b.finish(ctx.file_seq))?;
+    }
     Ok(FileOutcome {
         stats: state.stats,
-        rows,
+        rows: Vec::new(),
         quarantine: state.quarantine.finish()?,
         warnings: state.warnings.finish()?,
         order_key: state.order_key,

@@ -15,5 +15,7 @@ pub mod compile;
 pub mod engine;
 pub mod ingest;
 pub mod layout;
+pub mod merge;
 pub mod quarantine;
 pub mod rowset;
+pub mod spill;

@@ -8,6 +8,9 @@
 //!      ─► sorted by key, ready for the store
 //! ```
 //!
+//! A job does this without holding the load ([`super::spill`] and [`super::merge`]); `later_wins`
+//! and `merge_previous` do it in memory, and are what the streaming merge is tested against.
+//!
 //! ## `row_hash`
 //! A stable hash of a row's content: the same on every machine and every version of kiban.
 //! It is XXH3-128 (seed 0) of the canonical encoding below, written as 32 lowercase hex digits of
@@ -169,10 +172,16 @@ pub fn row_hashes(schema: &RecordSetSchema, content: &[ArrayRef]) -> StringArray
 
 /// The order-independent digest of a snapshot (see the module doc).
 pub fn set_digest(schema: &RecordSetSchema, batch: &RecordBatch) -> String {
+    hex128(digest_sum(schema, batch))
+}
+
+/// The wrapping sum of the digest's terms over `batch`'s rows: digests of a snapshot written a
+/// batch at a time are the sums of these.
+pub fn digest_sum(schema: &RecordSetSchema, batch: &RecordBatch) -> u128 {
     let names: Vec<&str> = schema.key.iter().map(|&k| schema.columns[k].name.as_str()).collect();
     let cols: Vec<&ArrayRef> = schema.key.iter().map(|&k| batch.column(k)).collect();
     let Some(hashes) = batch.column_by_name(ROW_HASH).and_then(|c| c.as_any().downcast_ref::<StringArray>()) else {
-        return hex128(0);
+        return 0;
     };
     // The sum does not depend on the order of its terms: pieces of rows are summed on every core.
     let rows = batch.num_rows();
@@ -187,7 +196,7 @@ pub fn set_digest(schema: &RecordSetSchema, batch: &RecordBatch) -> String {
         }
         sum
     });
-    hex128(sums.into_iter().fold(0u128, u128::wrapping_add))
+    sums.into_iter().fold(0u128, u128::wrapping_add)
 }
 
 /// The canonical encoding of a row's key (the key columns by name, as in the module doc): what

@@ -330,13 +330,27 @@ pub struct LoadOutput<'a> {
     pub load_id: &'a str,
     /// The version this load builds on: the commit fails when the store's latest is another.
     pub parent_version: Option<u64>,
-    pub sets: Vec<(&'a RecordSetSchema, RecordBatch)>,
+    pub sets: Vec<SetOutput<'a>>,
     /// Quarantined records per record set.
     pub quarantine: Vec<(String, RecordBatch)>,
     pub warnings: Option<RecordBatch>,
     pub inputs: Vec<InputEntry>,
     /// Rows the load contributed per record set (after validation and later-wins).
     pub load_rows: BTreeMap<String, u64>,
+}
+
+/// A record set's new snapshot, as a load hands it to [`Store::commit`].
+pub enum SetOutput<'a> {
+    /// Rows to write.
+    Rows(&'a RecordSetSchema, RecordBatch),
+    /// A snapshot the load streamed into [`Store::snapshot_writer`] of the version being
+    /// committed, with its row count and digest.
+    Written { record_set: String, file: StoredFile, rows: u64, digest: String },
+}
+
+/// A snapshot's sorting columns: its key, ascending.
+fn sorting(schema: &RecordSetSchema) -> Vec<SortingColumn> {
+    schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect()
 }
 
 /// Counts and hashes what is written, so a file's SHA-256 needs no second read.
@@ -434,7 +448,35 @@ impl Store {
                 std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
             }
         }
-        self.sweep(insurer, latest)
+        self.sweep(insurer, latest)?;
+        self.clear_staging(insurer)
+    }
+
+    /// Where a load keeps what it spills while it runs (sorted runs, this load's rows for the set
+    /// rules): under the store, so it is on the same disk, and removed when the load ends.
+    pub fn staging_dir(&self, insurer: &str, load_id: &str) -> PathBuf {
+        self.root.join("_staging").join(format!("insurer_no={insurer}")).join(format!("load={load_id}"))
+    }
+
+    /// Removes every staging directory of the insurer (one run per insurer holds its lock).
+    pub fn clear_staging(&self, insurer: &str) -> Result<(), StoreError> {
+        let dir = self.root.join("_staging").join(format!("insurer_no={insurer}"));
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: dir, source: e }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The directory of a set's snapshot in a version.
+    pub fn snapshot_dir(&self, record_set: &str, insurer: &str, version: u64) -> PathBuf {
+        self.root.join(record_set).join(format!("insurer_no={insurer}")).join(format!("version={version}"))
+    }
+
+    /// A writer of a set's snapshot in the version a load is about to commit, sorted by key; the
+    /// commit then names it as [`SetOutput::Written`]. Until the manifest is written, the version
+    /// directory is what a crash leaves behind, and the next commit removes it.
+    pub fn snapshot_writer(&self, schema: &RecordSetSchema, insurer: &str, version: u64) -> Result<PartWriter<'_>, StoreError> {
+        self.part_writer(&self.snapshot_dir(&schema.name, insurer, version), schema.arrow.clone(), Some(sorting(schema)))
     }
 
     /// Removes the quarantine and warning files of a load that was rolled back.
@@ -499,9 +541,13 @@ impl Store {
         }
     }
 
-    /// Reads a set's snapshot as one batch of the schema.
-    pub fn read_snapshot(&self, schema: &RecordSetSchema, entry: &SetEntry) -> Result<RecordBatch, StoreError> {
-        let mut batches = Vec::new();
+    /// A set's snapshot a batch at a time, in file order (that is, by key), `row_hash` as text.
+    pub fn snapshot_batches<'s>(
+        &'s self,
+        schema: &'s RecordSetSchema,
+        entry: &'s SetEntry,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + 's, StoreError> {
+        let mut readers = Vec::new();
         for f in &entry.files {
             let path = self.root.join(&f.path);
             let file = std::fs::File::open(&path).map_err(|e| {
@@ -512,19 +558,24 @@ impl Store {
                 }
             })?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .and_then(|b| b.with_batch_size(64 * 1024).build())
+                .and_then(|b| b.with_batch_size(8 * 1024).build())
                 .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
-            for b in reader {
-                let b = row_hash::to_text(b?)?;
-                batches.push(RecordBatch::try_new(schema.arrow.clone(), b.columns().to_vec())?);
-            }
+            readers.push(reader);
         }
-        Ok(arrow::compute::concat_batches(&schema.arrow, &batches)?)
+        Ok(readers.into_iter().flatten().map(move |b| {
+            let b = row_hash::to_text(b?)?;
+            Ok(RecordBatch::try_new(schema.arrow.clone(), b.columns().to_vec())?)
+        }))
     }
 
     /// Removes what a crashed commit left: version directories above the latest manifest and
     /// temporary names.
     fn sweep(&self, insurer: &str, latest: u64) -> Result<(), StoreError> {
+        self.sweep_except(insurer, latest, &[])
+    }
+
+    /// [`Store::sweep`], leaving the directories in `keep` (what the committing load wrote).
+    fn sweep_except(&self, insurer: &str, latest: u64, keep: &[PathBuf]) -> Result<(), StoreError> {
         let Ok(sets) = std::fs::read_dir(&self.root) else { return Ok(()) };
         let changes = std::fs::read_dir(self.root.join("_changes")).into_iter().flatten();
         let quarantine = std::fs::read_dir(self.root.join("_quarantine")).into_iter().flatten();
@@ -535,6 +586,7 @@ impl Store {
                 let name = e.file_name().to_string_lossy().to_string();
                 let stale = name.starts_with(".tmp-")
                     || name.strip_prefix("version=").and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v > latest);
+                let stale = stale && !keep.contains(&e.path());
                 if stale {
                     tracing::info!(path = %e.path().display(), "removing what an interrupted run left");
                     std::fs::remove_dir_all(e.path()).map_err(io(&e.path()))?;
@@ -636,30 +688,46 @@ impl Store {
             });
         }
         let version = parent_version.map_or(1, |v| v + 1);
-        self.sweep(out.insurer_no, parent_version.unwrap_or(0))?;
+        let written_dirs: Vec<PathBuf> = out
+            .sets
+            .iter()
+            .filter_map(|s| match s {
+                SetOutput::Written { record_set, .. } => Some(self.snapshot_dir(record_set, out.insurer_no, version)),
+                SetOutput::Rows(..) => None,
+            })
+            .collect();
+        self.sweep_except(out.insurer_no, parent_version.unwrap_or(0), &written_dirs)?;
         let mut record_sets = previous.as_ref().map(|m| m.record_sets.clone()).unwrap_or_default();
         for e in record_sets.values_mut() {
             e.load_rows = 0;
         }
+        let load_rows = |name: &str| out.load_rows.get(name).copied().unwrap_or(0);
         // Sets are written on every core, the largest first; each is atomic on its own and the
         // manifest below commits them together.
-        let mut sets: Vec<&(&RecordSetSchema, RecordBatch)> = out.sets.iter().collect();
+        let mut sets: Vec<(&RecordSetSchema, &RecordBatch)> = Vec::new();
+        for s in &out.sets {
+            match s {
+                SetOutput::Rows(schema, batch) => sets.push((schema, batch)),
+                SetOutput::Written { record_set, file, rows, digest } => {
+                    let entry = SetEntry {
+                        version,
+                        rows: *rows,
+                        load_rows: load_rows(record_set),
+                        digest: digest.clone(),
+                        files: vec![file.clone()],
+                    };
+                    record_sets.insert(record_set.clone(), entry);
+                }
+            }
+        }
         sets.sort_by_key(|(_, b)| std::cmp::Reverse(b.num_rows()));
         let written = crate::parallel::par_map(sets, |(schema, batch)| -> Result<(String, SetEntry), StoreError> {
-            let dir = self.root.join(&schema.name).join(format!("insurer_no={}", out.insurer_no)).join(format!("version={version}"));
-            let sorting =
-                schema.key.iter().map(|&k| SortingColumn { column_idx: k as i32, descending: false, nulls_first: false }).collect();
-            let f = self.write_dir(&dir, batch, Some(sorting))?;
+            let dir = self.snapshot_dir(&schema.name, out.insurer_no, version);
+            let f = self.write_dir(&dir, batch, Some(sorting(schema)))?;
             let digest = crate::map::rowset::set_digest(schema, batch);
             Ok((
                 schema.name.clone(),
-                SetEntry {
-                    version,
-                    rows: batch.num_rows() as u64,
-                    load_rows: out.load_rows.get(&schema.name).copied().unwrap_or(0),
-                    digest,
-                    files: vec![f],
-                },
+                SetEntry { version, rows: batch.num_rows() as u64, load_rows: load_rows(&schema.name), digest, files: vec![f] },
             ))
         });
         for w in written {

@@ -11,7 +11,7 @@
 //!
 //! ```text
 //!  write   Utf8 hex ─► to_file ─► FixedSizeBinary(16) ─► snapshot file
-//!  read    snapshot file ─► FixedSizeBinary(16), or Utf8 (format 1) ─┬─► to_text ─► Utf8 hex   (read_snapshot, publish, query)
+//!  read    snapshot file ─► FixedSizeBinary(16), or Utf8 (format 1) ─┬─► to_text ─► Utf8 hex   (snapshot_batches, publish, query)
 //!                                                                   └─► as_bytes ─► 16 bytes  (diff, phase 1)
 //! ```
 //!

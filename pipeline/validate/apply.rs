@@ -8,9 +8,10 @@
 use super::engine::{SetTables, ValidateError, Validator};
 use super::rules::Severity;
 use crate::map::builder::SetRows;
+use crate::map::spill::KeySet;
 use crate::schema::{RecordSetSchema, SOURCE_FILE, SOURCE_OFFSET, SOURCE_RECORD};
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Rows of a record set checked at once; chunks of a large file are checked on every core.
 const CHUNK_ROWS: usize = 1 << 16;
@@ -175,4 +176,47 @@ pub fn apply_set_rules(v: &Validator, tables: &mut SetTables) -> Result<Findings
         }
     }
     Ok(findings)
+}
+
+/// The set rules over a load whose tables are files (`tables.files`): runs them, then reads this
+/// load's rows of each set a rule fired on (from its `""` table) to name the offending rows.
+/// Returns the findings and, per set, the keys of the withheld rows (as rows of
+/// [`crate::map::spill::key_converter`]), which the snapshot is then written without.
+pub fn apply_set_rules_to_files(v: &Validator, tables: &SetTables) -> Result<(Findings, BTreeMap<String, KeySet>), ValidateError> {
+    let mut by_key: BTreeMap<String, HashMap<Vec<u8>, Vec<usize>>> = BTreeMap::new();
+    for (rule, keys) in v.offending_keys(tables)? {
+        let m = by_key.entry(v.rule(rule).record_set.clone()).or_default();
+        for k in keys {
+            m.entry(k).or_default().push(rule);
+        }
+    }
+    let mut findings = Findings::default();
+    let mut withheld: BTreeMap<String, KeySet> = BTreeMap::new();
+    for (set, keys) in by_key {
+        let (Some(schema), Some(paths)) = (v.schemas().get(&set), tables.files.get(&(String::new(), set.clone()))) else { continue };
+        let converter = crate::map::spill::key_converter(schema)?;
+        for path in paths {
+            let read_err = |e: parquet::errors::ParquetError| ValidateError::Arrow(arrow::error::ArrowError::ExternalError(Box::new(e)));
+            let file = std::fs::File::open(path)
+                .map_err(|e| ValidateError::Arrow(arrow::error::ArrowError::IoError(format!("{}: {e}", path.display()), e)))?;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(read_err)?;
+            for batch in reader {
+                let batch = batch?;
+                let rows = crate::map::spill::key_rows(schema, &converter, &batch)?;
+                let prov = Provenance::of(schema, batch.columns())?;
+                for i in 0..batch.num_rows() {
+                    let key = rows.row(i);
+                    if let Some(rules) = keys.get(key.as_ref()) {
+                        let mut rules = rules.clone();
+                        rules.sort_unstable();
+                        if classify(v, &prov, &set, i, &rules, &mut findings) {
+                            withheld.entry(set.clone()).or_default().insert(key.as_ref().to_vec());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((findings, withheld))
 }

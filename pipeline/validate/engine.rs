@@ -7,10 +7,10 @@
 
 use super::functions;
 use super::rules::{Rule, RuleBody, Severity};
+use crate::map::spill::{KeySet, key_converter};
 use crate::schema::{ROW_HASH, RecordSetSchema};
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use arrow::row::{RowConverter, SortField};
 use chrono::NaiveDate;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::{DFSchema, DataFusionError, TableReference};
@@ -81,6 +81,31 @@ pub struct SetTables {
     pub published: BTreeMap<String, RecordBatch>,
     /// The snapshot this load would leave.
     pub snapshot: BTreeMap<String, RecordBatch>,
+    /// Tables kept in Parquet files rather than in memory (the streaming load's), by table
+    /// schema (`""` for this load's rows, [`PUBLISHED`], [`SNAPSHOT`]) and record set; a table
+    /// here is read from its files, a batch of the same name is ignored.
+    pub files: BTreeMap<(String, String), Vec<std::path::PathBuf>>,
+}
+
+impl SetTables {
+    /// Whether `set` has rows of this load to check.
+    fn has_load(&self, set: &str) -> bool {
+        self.files.contains_key(&(String::new(), set.to_string())) || self.load.get(set).is_some_and(|b| b.num_rows() > 0)
+    }
+}
+
+/// A table over Parquet files of one record set, with the files' own schema (a snapshot keeps
+/// `row_hash` as bytes; rules read the other columns).
+fn parquet_table(paths: &[std::path::PathBuf]) -> Result<Arc<dyn datafusion::catalog::TableProvider>, DataFusionError> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    let first = paths.first().ok_or_else(|| DataFusionError::Plan("a file table without files".into()))?;
+    let file = std::fs::File::open(first).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().clone();
+    let urls = paths.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 fn without_row_hash(schema: &RecordSetSchema) -> SchemaRef {
@@ -188,6 +213,12 @@ impl Validator {
         self.referenced.contains(&(schema.to_string(), set.to_string()))
     }
 
+    /// Whether the set rules read this load's rows of `set` (a rule of the set, or a rule that
+    /// reads the bare table).
+    pub fn reads_load(&self, set: &str) -> bool {
+        self.sets.get(set).is_some_and(|s| !s.set.is_empty()) || self.reads("", set)
+    }
+
     pub fn has_set_rules(&self) -> bool {
         self.sets.values().any(|s| !s.set.is_empty())
     }
@@ -243,16 +274,20 @@ impl Validator {
         }
         for (name, s) in &self.all_schemas {
             for (schema, source) in [(None, &t.load), (Some(PUBLISHED), &t.published), (Some(SNAPSHOT), &t.snapshot)] {
+                let r = match schema {
+                    None => TableReference::bare(name.as_str()),
+                    Some(sc) => TableReference::partial(sc, name.as_str()),
+                };
+                if let Some(paths) = t.files.get(&(schema.unwrap_or("").to_string(), name.clone())) {
+                    ctx.register_table(r, parquet_table(paths)?)?;
+                    continue;
+                }
                 let table_schema = relaxed(&s.arrow);
                 let batches = match source.get(name) {
                     Some(b) if b.num_rows() > 0 => vec![RecordBatch::try_new(table_schema.clone(), b.columns().to_vec())?],
                     _ => Vec::new(),
                 };
                 let mem = MemTable::try_new(table_schema, vec![batches])?;
-                let r = match schema {
-                    None => TableReference::bare(name.as_str()),
-                    Some(sc) => TableReference::partial(sc, name.as_str()),
-                };
                 ctx.register_table(r, Arc::new(mem))?;
             }
         }
@@ -262,6 +297,23 @@ impl Validator {
     /// Runs every set rule. Returns, per rule that fired, the record set and the indices of the
     /// offending rows in `tables.load[set]`.
     pub fn check_sets(&self, tables: &SetTables) -> Result<Vec<(usize, Vec<u32>)>, ValidateError> {
+        let mut out = Vec::new();
+        for (ri, keys) in self.offending_keys(tables)? {
+            let cs = &self.sets[&self.rules[ri].record_set];
+            let Some(load) = tables.load.get(&cs.schema.name) else { continue };
+            let load_rows =
+                key_converter(&cs.schema)?.convert_columns(&cs.schema.key.iter().map(|&k| load.column(k).clone()).collect::<Vec<_>>())?;
+            let hit: Vec<u32> = (0..load.num_rows()).filter(|&i| keys.contains(load_rows.row(i).as_ref())).map(|i| i as u32).collect();
+            if !hit.is_empty() {
+                out.push((ri, hit));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs every set rule of the sets with rows in this load. Returns, per rule that returned
+    /// rows, the keys it returned, as rows of [`key_converter`].
+    pub fn offending_keys(&self, tables: &SetTables) -> Result<Vec<(usize, KeySet)>, ValidateError> {
         if !self.has_set_rules() {
             return Ok(Vec::new());
         }
@@ -269,16 +321,15 @@ impl Validator {
         let rt = runtime()?;
         let mut out = Vec::new();
         for cs in self.sets.values() {
-            let Some(load) = tables.load.get(&cs.schema.name).filter(|b| b.num_rows() > 0) else { continue };
-            let fields: Vec<SortField> = cs.schema.key.iter().map(|&k| SortField::new(cs.schema.columns[k].data_type.clone())).collect();
-            let conv = RowConverter::new(fields)?;
-            let load_keys: Vec<ArrayRef> = cs.schema.key.iter().map(|&k| load.column(k).clone()).collect();
-            let load_rows = conv.convert_columns(&load_keys)?;
+            if cs.set.is_empty() || !tables.has_load(&cs.schema.name) {
+                continue;
+            }
+            let conv = key_converter(&cs.schema)?;
             for &ri in &cs.set {
                 let rule = &self.rules[ri];
                 let run = |e: DataFusionError| ValidateError::Run { rule: rule.id.clone(), record_set: cs.schema.name.clone(), source: e };
                 let batches = rt.block_on(async { ctx.sql(rule.sql()).await?.collect().await }).map_err(run)?;
-                let mut offending: HashSet<Vec<u8>> = HashSet::new();
+                let mut offending = KeySet::new();
                 for b in &batches {
                     let cols: Vec<ArrayRef> = cs
                         .schema
@@ -290,13 +341,8 @@ impl Validator {
                     let rows = conv.convert_columns(&cols)?;
                     offending.extend(rows.iter().map(|r| r.as_ref().to_vec()));
                 }
-                if offending.is_empty() {
-                    continue;
-                }
-                let hit: Vec<u32> =
-                    (0..load.num_rows()).filter(|&i| offending.contains(load_rows.row(i).as_ref())).map(|i| i as u32).collect();
-                if !hit.is_empty() {
-                    out.push((ri, hit));
+                if !offending.is_empty() {
+                    out.push((ri, offending));
                 }
             }
         }

@@ -59,6 +59,8 @@ fn loads_5311_into_every_derived_record_set() {
     let input = std::fs::read(ws.path().join("5311_a.csv")).unwrap();
     use sha2::Digest;
     assert_eq!(m["inputs"][0]["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&input)).as_str()));
+    // The sorted runs the load spilled are gone with it.
+    assert!(!ws.store().join("_staging").join(format!("insurer_no={INSURER}")).exists(), "staging left behind");
 }
 
 #[test]

@@ -364,7 +364,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     tracing::info!(file = %p.name, layout = %layout.name, read = f.outcome.stats.read, accepted = f.outcome.stats.accepted,
                 quarantined = f.outcome.stats.quarantined, seconds = started.elapsed().as_secs_f64(), "file read")
                 }
-                Err(FileError::Sink(_)) => abort.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(ReadFailure::Load(_)) => abort.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(_) if job.file.on_file_error == FileErrorPolicy::FailLoad => abort.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(_) => {}
             }
@@ -393,9 +393,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     order_keys.push((out.order_key, p.name.clone(), seq as u32));
                     files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: out.stats, rejected: None });
                 }
-                // Not the file's fault (staging could not be written): the load fails whatever the policy.
-                Err(e @ FileError::Sink(_)) => return Err(RunError::File { file: p.name.clone(), source: e }),
-                Err(e) => match job.file.on_file_error {
+                // Not the file's fault (a rule failed to run, staging could not be written): the load
+                // fails whatever the policy.
+                Err(ReadFailure::Load(e)) => return Err(e),
+                Err(ReadFailure::File(e)) => match job.file.on_file_error {
                     FileErrorPolicy::FailLoad => return Err(RunError::File { file: p.name.clone(), source: e }),
                     FileErrorPolicy::SkipFile => {
                         tracing::error!(file = %p.name, "file rejected and skipped: {e}");
@@ -421,7 +422,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                 files.iter().find_map(|f| f.rejected.as_ref().map(|r| format!("{}: file rejected: {r}", f.file))).unwrap_or_default();
             return Err(RunError::AllRejected { first });
         }
-        // Findings by record set, each set's in file and record order, whichever file finished first.
+        // Findings by record set, each set's in file order (files were applied in order), then as
+        // each file's parts came.
         findings.quarantined.sort_by(|a, b| a.record_set.cmp(&b.record_set));
         findings.warned.sort_by(|a, b| a.record_set.cmp(&b.record_set));
         stage_done("read", &mut stage);
@@ -652,7 +654,12 @@ pub fn publish_load(job: &Job, load_id: &str) -> Result<crate::ledger::ReceiptRe
     }))
 }
 
-/// Logs how long a stage of the load took (at debug level: `kiban -v run`), for profiling.
+/// Why a file was not read: the file (a policy decides), or the load itself.
+enum ReadFailure {
+    File(FileError),
+    Load(RunError),
+}
+
 /// One file read: what ingest counted, the runs of each output of its layout (in
 /// `layout.outputs` order) and what the row rules found.
 struct FileRead {
@@ -669,28 +676,45 @@ fn read_file(
     validator: &Validator,
     runs_dir: &std::path::Path,
     progress: &dyn Progress,
-) -> Result<FileRead, FileError> {
-    let sink = |e: Box<dyn std::error::Error + Send + Sync>| FileError::Sink(e);
-    let mut writers: Vec<Option<RunWriter>> = ctx.layout.outputs.iter().map(|_| None).collect();
-    let mut findings = Findings::default();
-    let outcome = ingest_parts(ctx, path, &mut |n| progress.bytes(n), &mut |i, part| {
-        let Some(output) = ctx.layout.outputs.get(i) else { return Ok(()) };
-        let set = &output.set;
-        let mut parts = BTreeMap::from([(set.name.clone(), vec![part])]);
-        findings.extend(apply_row_rules(validator, &mut parts).map_err(|e| sink(Box::new(e)))?);
-        let Some(part) = parts.into_values().next().and_then(|mut v| v.pop()) else { return Ok(()) };
-        let writer = match &mut writers[i] {
-            Some(w) => w,
-            None => writers[i].insert(RunWriter::new(set.clone(), runs_dir, ctx.file_seq, i).map_err(|e| sink(Box::new(e)))?),
+) -> Result<FileRead, ReadFailure> {
+    // Parts are checked, hashed and spilled on a thread of their own while the next part is
+    // mapped: reading keeps a core only half busy, so the spilling fits beside it.
+    std::thread::scope(|scope| {
+        let (parts_tx, parts_rx) = std::sync::mpsc::sync_channel::<(usize, crate::map::builder::SetRows)>(1);
+        let spiller = scope.spawn(move || -> Result<(Vec<Option<RunWriter>>, Findings), RunError> {
+            let mut writers: Vec<Option<RunWriter>> = ctx.layout.outputs.iter().map(|_| None).collect();
+            let mut findings = Findings::default();
+            for (i, part) in parts_rx {
+                let Some(output) = ctx.layout.outputs.get(i) else { continue };
+                let set = &output.set;
+                let mut parts = BTreeMap::from([(set.name.clone(), vec![part])]);
+                findings.extend(apply_row_rules(validator, &mut parts)?);
+                let Some(part) = parts.into_values().next().and_then(|mut v| v.pop()) else { continue };
+                let writer = match &mut writers[i] {
+                    Some(w) => w,
+                    None => writers[i].insert(RunWriter::new(set.clone(), runs_dir, ctx.file_seq, i)?),
+                };
+                writer.push(part)?;
+            }
+            Ok((writers, findings))
+        });
+        let outcome = ingest_parts(ctx, path, &mut |n| progress.bytes(n), &mut |i, part| {
+            // A send fails only when the spiller stopped; its error is what the load reports.
+            parts_tx.send((i, part)).map_err(|_| FileError::Sink("the load stopped keeping the file's rows".into()))
+        });
+        drop(parts_tx);
+        let (writers, findings) = match spiller.join() {
+            Ok(spilled) => spilled.map_err(ReadFailure::Load)?,
+            Err(_) => return Err(ReadFailure::Load(RunError::Internal(format!("{}: spilling the rows panicked", ctx.file_name)))),
         };
-        writer.push(part).map_err(|e| sink(Box::new(e)))
-    })?;
-    let runs = writers
-        .into_iter()
-        .map(|w| w.map_or(Ok(Vec::new()), RunWriter::finish))
-        .collect::<Result<_, _>>()
-        .map_err(|e| sink(Box::new(e)))?;
-    Ok(FileRead { outcome, runs, findings })
+        let outcome = outcome.map_err(ReadFailure::File)?;
+        let runs = writers
+            .into_iter()
+            .map(|w| w.map_or(Ok(Vec::new()), RunWriter::finish))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ReadFailure::Load(e.into()))?;
+        Ok(FileRead { outcome, runs, findings })
+    })
 }
 
 /// What writing a set's snapshot needs besides the set: the store, the version being written,
@@ -767,6 +791,7 @@ impl SetWriting<'_> {
     }
 }
 
+/// Logs how long a stage of the load took (at debug level: `kiban -v run`), for profiling.
 fn stage_done(name: &str, since: &mut std::time::Instant) {
     tracing::debug!(stage = name, seconds = since.elapsed().as_secs_f64(), "stage done");
     *since = std::time::Instant::now();

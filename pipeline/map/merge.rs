@@ -19,14 +19,17 @@
 //! [`super::rowset::later_wins`] followed by [`super::rowset::merge_previous`], which hold
 //! everything in memory and are what the merge is tested against.
 
-use super::rowset::{KeepPrevious, KeyConflict, digest_sum, key_string};
+use super::rowset::{KeepPrevious, KeyConflict, digest_sum, key_strings};
 use super::spill::{KeySet, Run, SpillError, key_converter, key_rows, read_run};
 use crate::schema::{RecordSetSchema, SOURCE_FILE, SOURCE_RECORD};
 use arrow::array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::row::{RowConverter, Rows};
 
-/// Rows per output batch.
+/// Rows per output batch (a few in unit tests, so merges flush midway).
+#[cfg(not(test))]
 const OUT_BATCH: usize = 8 * 1024;
+#[cfg(test)]
+const OUT_BATCH: usize = 5;
 
 type Batches<'a> = Box<dyn Iterator<Item = Result<RecordBatch, SpillError>> + 'a>;
 
@@ -72,6 +75,8 @@ struct Held {
     keys: Rows,
     order: Option<Int32Array>,
     record: Option<Int64Array>,
+    /// Keys as `KeepPrevious` names them: of the previous snapshot's rows, when only some are kept.
+    key_strings: Option<Vec<String>>,
 }
 
 struct Cursor<'a> {
@@ -94,6 +99,8 @@ pub fn merge(spec: MergeSpec<'_>, snapshot: Sink<'_>, mut load: Option<Sink<'_>>
     let no_previous = matches!(spec.previous, Previous::None);
     // The usual case: one sorted run, nothing to merge into.
     if no_previous && spec.runs.len() <= 1 && spec.runs.iter().all(|r| r.unique) {
+        // Every row of the run goes to the snapshot: its digest was summed as it was written.
+        let whole = spec.withheld.is_empty();
         for run in spec.runs {
             for b in read_run(run)? {
                 let b = b?;
@@ -106,7 +113,10 @@ pub fn merge(spec: MergeSpec<'_>, snapshot: Sink<'_>, mut load: Option<Sink<'_>>
                         (0..b.num_rows()).map(|i| Some(!spec.withheld.contains(keys.row(i).as_ref()))).collect();
                     arrow::compute::filter_record_batch(&b, &mask)?
                 };
-                emit(schema, b, &mut merged, snapshot, &mut load)?;
+                emit(schema, b, &mut merged, !whole, snapshot, &mut load)?;
+            }
+            if whole {
+                merged.digest = run.digest;
             }
         }
         merged.load_rows = merged.snapshot_rows;
@@ -132,13 +142,13 @@ pub fn merge(spec: MergeSpec<'_>, snapshot: Sink<'_>, mut load: Option<Sink<'_>>
             rows_before: 0,
         });
     }
-    let mut m = Merger { schema, converter, held: Vec::new(), cursors, heap: Vec::new() };
+    let keep_strings = keep.is_some_and(|k| !k.all);
+    let mut m = Merger { schema, converter, held: Vec::new(), cursors, heap: Vec::new(), keep_strings };
     for c in 0..m.cursors.len() {
         if m.fill(c)? {
             m.heap_push(c);
         }
     }
-    let key_cols: Vec<usize> = schema.key.clone();
     let hash_col = ncols - 1;
     let file_col = schema.index_of(SOURCE_FILE);
     let mut group: Vec<(usize, usize, u8)> = Vec::new();
@@ -171,10 +181,7 @@ pub fn merge(spec: MergeSpec<'_>, snapshot: Sink<'_>, mut load: Option<Sink<'_>>
             (None, _) => None,
             (Some(&p), None) => Some(p),
             (Some(&(h, r)), Some(k)) => {
-                let keeps = k.all || {
-                    let cols: Vec<&ArrayRef> = key_cols.iter().map(|&c| m.held[h].batch.column(c)).collect();
-                    k.keys.contains(&key_string(&cols, r))
-                };
+                let keeps = k.all || m.held[h].key_strings.as_ref().is_some_and(|s| k.keys.contains(&s[r]));
                 if keeps {
                     merged.kept_previous += 1;
                     Some((h, r))
@@ -192,7 +199,9 @@ pub fn merge(spec: MergeSpec<'_>, snapshot: Sink<'_>, mut load: Option<Sink<'_>>
         } else if let Some(p) = kept {
             out_snapshot.push(p);
         }
-        if out_snapshot.len() >= OUT_BATCH || out_load.len() >= OUT_BATCH {
+        // Keys that write nothing (withheld, or previous rows not kept) must not keep every batch
+        // they pass through: batches no cursor is on are let go at the next flush.
+        if out_snapshot.len() >= OUT_BATCH || out_load.len() >= OUT_BATCH || m.held.len() > 2 * m.cursors.len() + 2 {
             m.flush(&mut out_snapshot, &mut out_load, &mut merged, snapshot, &mut load)?;
         }
     }
@@ -224,6 +233,7 @@ fn emit(
     schema: &RecordSetSchema,
     batch: RecordBatch,
     merged: &mut Merged,
+    digest: bool,
     snapshot: Sink<'_>,
     load: &mut Option<Sink<'_>>,
 ) -> Result<(), SpillError> {
@@ -231,7 +241,9 @@ fn emit(
         return Ok(());
     }
     merged.snapshot_rows += batch.num_rows() as u64;
-    merged.digest = merged.digest.wrapping_add(digest_sum(schema, &batch));
+    if digest {
+        merged.digest = merged.digest.wrapping_add(digest_sum(schema, &batch));
+    }
     if let Some(load) = load.as_mut() {
         load(batch.clone())?;
     }
@@ -245,6 +257,8 @@ struct Merger<'a, 's> {
     cursors: Vec<Cursor<'a>>,
     /// Cursors with rows left, as a binary min-heap by their current row.
     heap: Vec<usize>,
+    /// The previous snapshot's keys are needed as strings (some of its rows are kept).
+    keep_strings: bool,
 }
 
 impl Merger<'_, '_> {
@@ -260,6 +274,9 @@ impl Merger<'_, '_> {
             .then(date(ha, ca.pos).cmp(&date(hb, cb.pos)))
             .then(ca.rank.cmp(&cb.rank))
             .then(record(ha, ca.pos).cmp(&record(hb, cb.pos)))
+            // Rows equal in all of these (never from the shipped mappings) go in run order, as
+            // the stable sort of the in-memory later-wins keeps them.
+            .then(a.cmp(&b))
             .is_lt()
     }
 
@@ -319,8 +336,9 @@ impl Merger<'_, '_> {
             let order =
                 (cur.tier == 1).then(|| batch.column(batch.num_columns() - 1).as_any().downcast_ref::<Int32Array>().cloned()).flatten();
             let record = self.schema.index_of(SOURCE_RECORD).and_then(|i| batch.column(i).as_any().downcast_ref::<Int64Array>().cloned());
+            let key_strings = if cur.tier == 0 && self.keep_strings { Some(key_strings(self.schema, &batch)?) } else { None };
             let len = batch.num_rows();
-            self.held.push(Held { batch, keys, order, record });
+            self.held.push(Held { batch, keys, order, record, key_strings });
             let cur = &mut self.cursors[c];
             cur.rows_before += cur.len as u64;
             cur.held = self.held.len() - 1;

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //!  mappings/<layout>.toml ─► compile::compile ─► Layout (checked against schemas/ and codes)
-//!  file ─► ingest::ingest_file ─► engine::Mapper per record ─► builder::SetBuilder per output
+//!  file ─► ingest::ingest_parts ─► engine::Mapper per record ─► builder::SetBuilder per output
 //!                                   └─ record errors ─► quarantine::QuarantineBuilder
-//!  all files of a load ─► rowset: row_hash, later-wins per key (rowset::later_wins), merge (rowset::merge_previous)
+//!  parts of 128 Ki rows ─► spill::RunWriter: row_hash, sorted runs in the load's staging directory
+//!  all runs of a set ─► merge::merge: later-wins per key, merged into the previous snapshot
+//!  (rowset::later_wins and rowset::merge_previous do the same in memory: the tests' reference)
 //! ```
 //!
 //! Adding a vendor layout is a new mapping file and no Rust.

@@ -243,7 +243,7 @@ pub struct LoadRows {
 }
 
 /// Key parts of each row as `Mapper::primary_key` writes them.
-fn key_strings(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
+pub(crate) fn key_strings(schema: &RecordSetSchema, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
     let cols: Vec<ArrayRef> =
         schema.key.iter().map(|&k| arrow::compute::cast(batch.column(k), &DataType::Utf8)).collect::<Result<_, _>>()?;
     let cols: Vec<&StringArray> = cols.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();

@@ -29,8 +29,12 @@ use std::sync::Arc;
 /// Rows a file's set builder holds before they are handed on as a part: what bounds the memory
 /// of reading (a part of the generic 21-column register is ≈ 45 MB).
 pub const PART_ROWS: usize = 128 * 1024;
-/// Rows per batch of a run file: what the merge holds of each run.
+/// Rows per batch of a run file: what the merge holds of each run (a few in unit tests, so they
+/// cross batch boundaries).
+#[cfg(not(test))]
 pub const RUN_BATCH: usize = 4 * 1024;
+#[cfg(test)]
+pub const RUN_BATCH: usize = 3;
 /// The extra column of a run: the row's apply-order date (Date32 days, `i32::MIN` when none).
 pub const ORDER_DATE: &str = "_order_date";
 
@@ -57,6 +61,9 @@ pub struct Run {
     pub file_seq: u32,
     /// No key occurs twice in the run.
     pub unique: bool,
+    /// The set digest's terms summed over the run's rows ([`super::rowset::digest_sum`]): the
+    /// snapshot's digest when the run is the whole snapshot, summed while the file was read.
+    pub digest: u128,
 }
 
 /// The schema of a run's batches: the set's columns, then [`ORDER_DATE`].
@@ -141,11 +148,12 @@ impl RunWriter {
                 let file = std::fs::File::create(&path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
                 let writer = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &self.run_schema)
                     .map_err(|source| SpillError::Ipc { path: path.clone(), source })?;
-                self.open.insert(Open { writer, run: Run { path, rows: 0, file_seq: self.file_seq, unique: true } })
+                self.open.insert(Open { writer, run: Run { path, rows: 0, file_seq: self.file_seq, unique: true, digest: 0 } })
             }
         };
         open.run.unique &= ascending;
         open.run.rows += n as u64;
+        open.run.digest = open.run.digest.wrapping_add(super::rowset::digest_sum(&self.schema, &batch));
         let mut start = 0;
         while start < n {
             let len = RUN_BATCH.min(n - start);
@@ -168,7 +176,7 @@ impl RunWriter {
             return Err(ArrowError::SchemaError(format!("{}: a part without its order columns", self.schema.name)).into());
         };
         let mut idx: Vec<u32> = (0..batch.num_rows() as u32).collect();
-        idx.sort_unstable_by(|&a, &b| {
+        idx.sort_by(|&a, &b| {
             let (a, b) = (a as usize, b as usize);
             keys.row(a).cmp(&keys.row(b)).then(order[a].cmp(&order[b])).then(record[a].cmp(&record[b]))
         });
@@ -200,7 +208,7 @@ impl RunWriter {
 pub fn read_run(run: &Run) -> Result<impl Iterator<Item = Result<RecordBatch, SpillError>> + use<>, SpillError> {
     let path = run.path.clone();
     let file = std::fs::File::open(&path).map_err(|source| SpillError::Io { path: path.clone(), source })?;
-    let reader = arrow::ipc::reader::FileReader::try_new(std::io::BufReader::with_capacity(1 << 20, file), None)
+    let reader = arrow::ipc::reader::FileReader::try_new(std::io::BufReader::with_capacity(64 * 1024, file), None)
         .map_err(|source| SpillError::Ipc { path: path.clone(), source })?;
     Ok(reader.map(move |b| b.map_err(|source| SpillError::Ipc { path: path.clone(), source })))
 }

@@ -145,39 +145,6 @@ pub fn apply_row_rules(v: &Validator, parts: &mut BTreeMap<String, Vec<SetRows>>
     Ok(findings)
 }
 
-/// Runs the set rules over `tables` and removes the rows failing an error rule from
-/// `tables.load` (the other tables are left as they are).
-pub fn apply_set_rules(v: &Validator, tables: &mut SetTables) -> Result<Findings, ValidateError> {
-    let hits = v.check_sets(tables)?;
-    // Per set and row, every rule that fired.
-    let mut by_row: BTreeMap<String, BTreeMap<u32, Vec<usize>>> = BTreeMap::new();
-    for (rule, rows) in hits {
-        let set = v.rule(rule).record_set.clone();
-        let m = by_row.entry(set).or_default();
-        for r in rows {
-            m.entry(r).or_default().push(rule);
-        }
-    }
-    let mut findings = Findings::default();
-    for (set, rows) in by_row {
-        let (Some(schema), Some(batch)) = (v.schemas().get(&set), tables.load.get(&set)) else { continue };
-        let prov = Provenance::of(schema, batch.columns())?;
-        let mut keep = vec![true; batch.num_rows()];
-        let mut f = Findings::default();
-        for (row, rules) in rows {
-            if classify(v, &prov, &set, row as usize, &rules, &mut f) {
-                keep[row as usize] = false;
-            }
-        }
-        findings.extend(f);
-        if keep.iter().any(|k| !k) {
-            let filtered = arrow::compute::filter_record_batch(batch, &BooleanArray::from(keep))?;
-            tables.load.insert(set, filtered);
-        }
-    }
-    Ok(findings)
-}
-
 /// The set rules over a load whose tables are files (`tables.files`): runs them, then reads this
 /// load's rows of each set a rule fired on (from its `""` table) to name the offending rows.
 /// Returns the findings and, per set, the keys of the withheld rows (as rows of

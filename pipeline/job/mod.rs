@@ -10,6 +10,7 @@
 //!                       ─► validate::apply::apply_set_rules_to_files (load, published, snapshot)
 //!                       ─► sets with withheld rows merged again ─► thresholds
 //!                       ─► store::Store::commit ─► LoadSummary (exit status 0 / 1 / 3)
+//!                       (warnings of every stage ─► warnings::WarningSink, streamed to their file)
 //!
 //!  jobs/*.toml ─► schedule::run_schedule: each job on its cron `schedule`, one
 //!                 `kiban run <job> --json` child process per run, never two of one job at once
@@ -19,3 +20,4 @@ pub mod catalog;
 pub mod config;
 pub mod run;
 pub mod schedule;
+pub mod warnings;

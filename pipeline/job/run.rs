@@ -25,6 +25,7 @@
 
 use super::catalog::{Catalog, CatalogError};
 use super::config::{FileErrorPolicy, Job, JobConfigError};
+use super::warnings::WarningSink;
 use crate::codec::gaiji::GaijiTable;
 use crate::diff::{ChangeCounts, DiffError};
 use crate::ledger::{FileRecord, Ledger, LedgerError, LoadRecord, LoadStatus, NewFile, NewLoad, SetRecord, VersionRecord};
@@ -33,7 +34,7 @@ use crate::map::ingest::{FileContext, FileError, FileStats, ingest_parts};
 use crate::map::layout::ModeName;
 use crate::map::merge::{MergeSpec, Merged, Previous, merge};
 use crate::map::quarantine::WarningEntry;
-use crate::map::quarantine::{WarningBuilder, quarantine_schema, warning_schema};
+use crate::map::quarantine::quarantine_schema;
 use crate::map::rowset::KeepPrevious;
 use crate::map::spill::{Run, RunWriter, SpillError};
 use crate::schema::RecordSetSchema;
@@ -340,7 +341,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         let mut set_runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
         let mut findings = Findings::default();
         let mut quarantine: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-        let mut warnings: Vec<RecordBatch> = Vec::new();
+        let mut warnings = WarningSink::new(&store, insurer, &load_id);
         let mut order_keys: Vec<(Vec<String>, String, u32)> = Vec::new();
         let mut keep: BTreeMap<String, crate::map::rowset::KeepPrevious> = BTreeMap::new();
         // Files are independent until their rows are combined: read them on every core, then apply
@@ -389,7 +390,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     keep.keys.extend(out.quarantined_keys);
                     keep.all |= out.unreadable_keys > 0;
                     quarantine.entry(layout.primary_record_set.name.clone()).or_default().push(out.quarantine);
-                    warnings.push(out.warnings);
+                    warnings.push_batch(&out.warnings)?;
                     order_keys.push((out.order_key, p.name.clone(), seq as u32));
                     files.push(FileSummary { file: p.name.clone(), layout: layout.name.clone(), stats: out.stats, rejected: None });
                 }
@@ -426,6 +427,10 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         // each file's parts came.
         findings.quarantined.sort_by(|a, b| a.record_set.cmp(&b.record_set));
         findings.warned.sort_by(|a, b| a.record_set.cmp(&b.record_set));
+        let mut message = String::new();
+        for f in std::mem::take(&mut findings.warned) {
+            warn_finding(&validator, &f, &mut warnings, &mut message)?;
+        }
         stage_done("read", &mut stage);
         keep_quarantined(&mut keep, &set_modes, &findings);
 
@@ -488,7 +493,8 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                 }
             }
         }
-        let (set_findings, withheld) = apply_set_rules_to_files(&validator, &tables)?;
+        let (set_findings, withheld) =
+            apply_set_rules_to_files(&validator, &tables, |f| warn_finding(&validator, &f, &mut warnings, &mut message))?;
         drop(tables);
         keep_quarantined(&mut keep, &set_modes, &set_findings);
         findings.extend(set_findings);
@@ -500,18 +506,16 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
             }
         }
         stage_done("set_rules", &mut stage);
-        let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files)?;
+        let validation = record_findings(&validator, &findings, &planned, &layouts, &mut files, &warnings)?;
         for f in &files {
             check_threshold(job, &f.file, &f.stats)?;
         }
         for (set, batch) in validation.quarantine {
             quarantine.entry(set).or_default().push(batch);
         }
-        warnings.push(validation.warnings);
 
         let mut sets_out = Vec::new();
         let mut summaries = Vec::new();
-        let mut conflict_warnings = WarningBuilder::default();
         for (name, (_, _, set)) in sets {
             let mode = set_modes.get(&name).copied().unwrap_or(ModeName::Incremental);
             let deletes_suppressed = set.had_previous && keep_for(&keep, &set_modes, &name).is_some_and(|k| k.all);
@@ -524,7 +528,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     c.earlier.0, c.earlier.1, c.later.0, c.later.1, name, c.later.0, c.later.1
                 );
                 tracing::warn!(record_set = %name, "{msg}");
-                conflict_warnings.push(WarningEntry {
+                warnings.push(WarningEntry {
                     file: &c.later.0,
                     record_no: c.later.1 as u64,
                     record_set: Some(&name),
@@ -532,7 +536,7 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                     field: None,
                     rule_id: None,
                     message: &msg,
-                });
+                })?;
             }
             summaries.push(SetSummary {
                 record_set: name.clone(),
@@ -552,8 +556,6 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
                 digest: crate::map::rowset::digest_hex(set.merged.digest),
             });
         }
-        warnings.push(conflict_warnings.finish()?);
-        let warnings = arrow::compute::concat_batches(&warning_schema(), &warnings)?;
         let quarantine = quarantine
             .into_iter()
             .map(|(k, v)| Ok((k, arrow::compute::concat_batches(&quarantine_schema(), &v)?)))
@@ -577,13 +579,14 @@ pub fn run_job(job: &Job, progress: &dyn Progress) -> Result<RunOutcome, RunErro
         // The ledger learns the version and the counts before the store is written.
         ledger.set_storing(&load_id, version, &file_records(&files), &set_records(&summaries))?;
         crate::fault::point("storing");
+        let warnings = warnings.finish()?;
         let manifest = store.commit(LoadOutput {
             insurer_no: insurer,
             load_id: &load_id,
             parent_version: base_version,
             sets: sets_out,
             quarantine,
-            warnings: Some(warnings),
+            warnings,
             inputs: input_entries,
             load_rows: summaries.iter().map(|s| (s.record_set.clone(), s.load_rows)).collect(),
         })?;
@@ -1148,8 +1151,8 @@ fn keep_quarantined(
     findings: &crate::validate::apply::Findings,
 ) {
     for f in &findings.quarantined {
-        if modes.get(&f.record_set) == Some(&ModeName::Snapshot) {
-            keep.entry(f.record_set.clone()).or_default().keys.insert(f.key.clone());
+        if modes.get(&*f.record_set) == Some(&ModeName::Snapshot) {
+            keep.entry(f.record_set.to_string()).or_default().keys.insert(f.key.clone());
         }
     }
 }
@@ -1163,13 +1166,12 @@ fn keep_for<'a>(keep: &'a BTreeMap<String, KeepPrevious>, modes: &BTreeMap<Strin
 /// What the validate stage adds to a load's output.
 struct Validation {
     quarantine: BTreeMap<String, RecordBatch>,
-    warnings: RecordBatch,
     /// Rows withheld per record set.
     withheld: BTreeMap<String, u64>,
 }
 
 /// Turns validation findings into quarantine rows (with each record's raw bytes, read back from
-/// its file), warnings, and per-file counts: a record is quarantined when any row it yielded was
+/// its file) and per-file counts (warnings were written as they were found): a record is quarantined when any row it yielded was
 /// withheld, so read = accepted + quarantined still holds per file.
 fn record_findings(
     v: &Validator,
@@ -1177,6 +1179,7 @@ fn record_findings(
     planned: &[Planned],
     layouts: &[Layout],
     files: &mut [FileSummary],
+    warnings: &WarningSink<'_>,
 ) -> Result<Validation, RunError> {
     use crate::map::quarantine::{QuarantineBuilder, QuarantineEntry};
     use std::collections::{BTreeSet, HashMap};
@@ -1188,7 +1191,7 @@ fn record_findings(
     // Raw records of the quarantined rows, per file.
     let mut offsets: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for f in &findings.quarantined {
-        offsets.entry(f.file.as_str()).or_default().push(f.offset as u64);
+        offsets.entry(&*f.file).or_default().push(f.offset as u64);
     }
     let mut raw: HashMap<&str, HashMap<u64, Vec<u8>>> = HashMap::new();
     for (file, offs) in &offsets {
@@ -1204,13 +1207,13 @@ fn record_findings(
     for f in &findings.quarantined {
         let (ids, msgs) = describe(&f.rules);
         let message = format!("{}: record {}: {}: {msgs}", f.file, f.record, f.record_set);
-        let n = logged.entry(f.file.as_str()).or_default();
+        let n = logged.entry(&*f.file).or_default();
         *n += 1;
         if *n <= 20 {
             tracing::warn!(file = %f.file, record = f.record, record_set = %f.record_set, rules = %ids, "quarantined by validation: {message}");
         }
-        let bytes = raw.get(f.file.as_str()).and_then(|m| m.get(&(f.offset as u64))).map(Vec::as_slice).unwrap_or(&[]);
-        builders.entry(f.record_set.as_str()).or_default().push(QuarantineEntry {
+        let bytes = raw.get(&*f.file).and_then(|m| m.get(&(f.offset as u64))).map(Vec::as_slice).unwrap_or(&[]);
+        builders.entry(&*f.record_set).or_default().push(QuarantineEntry {
             file: &f.file,
             record_no: f.record as u64,
             offset: f.offset as u64,
@@ -1223,34 +1226,44 @@ fn record_findings(
             message: &message,
             raw: bytes,
         });
-        *withheld.entry(f.record_set.clone()).or_default() += 1;
-        records.entry(f.file.as_str()).or_default().insert(f.record);
-    }
-    let mut warnings = WarningBuilder::default();
-    let mut warned: HashMap<&str, u64> = HashMap::new();
-    for f in &findings.warned {
-        for &r in &f.rules {
-            let rule = v.rule(r);
-            let message = format!("{}: record {}: {}: {}: {}", f.file, f.record, f.record_set, rule.id, rule.message_en);
-            tracing::debug!(file = %f.file, record = f.record, rule = %rule.id, "warning: {message}");
-            warnings.push(WarningEntry {
-                file: &f.file,
-                record_no: f.record as u64,
-                record_set: Some(&f.record_set),
-                kind: "rule",
-                field: None,
-                rule_id: Some(&rule.id),
-                message: &message,
-            });
-            *warned.entry(f.file.as_str()).or_default() += 1;
-        }
+        *withheld.entry(f.record_set.to_string()).or_default() += 1;
+        records.entry(&*f.file).or_default().insert(f.record);
     }
     for fs in files.iter_mut() {
         let q = records.get(fs.file.as_str()).map_or(0, |r| r.len() as u64);
         fs.stats.quarantined += q;
         fs.stats.accepted = fs.stats.accepted.saturating_sub(q);
-        fs.stats.warnings += warned.get(fs.file.as_str()).copied().unwrap_or(0);
+        fs.stats.warnings += warnings.rule_warnings(&fs.file);
     }
     let quarantine = builders.into_iter().map(|(k, mut b)| Ok((k.to_string(), b.finish()?))).collect::<Result<_, RunError>>()?;
-    Ok(Validation { quarantine, warnings: warnings.finish()?, withheld })
+    Ok(Validation { quarantine, withheld })
+}
+
+/// Writes the warnings of a row that failed warning rules, one per rule; `message` is a buffer.
+fn warn_finding(
+    v: &Validator,
+    f: &crate::validate::apply::Finding,
+    sink: &mut WarningSink<'_>,
+    message: &mut String,
+) -> Result<(), RunError> {
+    use std::fmt::Write;
+    for &r in &f.rules {
+        let rule = v.rule(r);
+        message.clear();
+        let _ = write!(message, "{}: record {}: {}: {}: {}", f.file, f.record, f.record_set, rule.id, rule.message_en);
+        // The log shows a file's first few, the warnings file has all: a rule may flag every row.
+        if sink.rule_warnings(&f.file) < 20 {
+            tracing::debug!(file = %f.file, record = f.record, rule = %rule.id, "warning: {message}");
+        }
+        sink.push(WarningEntry {
+            file: &f.file,
+            record_no: f.record as u64,
+            record_set: Some(&f.record_set),
+            kind: "rule",
+            field: None,
+            rule_id: Some(&rule.id),
+            message,
+        })?;
+    }
+    Ok(())
 }

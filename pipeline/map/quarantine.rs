@@ -4,7 +4,7 @@
 //! an operator can fix and resend it; the message names file, record, field and byte offset but
 //! never the content.
 
-use arrow::array::{ArrayRef, BinaryBuilder, Int64Builder, StringBuilder};
+use arrow::array::{ArrayBuilder, ArrayRef, BinaryBuilder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -134,6 +134,15 @@ pub struct WarningEntry<'a> {
 }
 
 impl WarningBuilder {
+    /// Warnings pushed since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.record.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn push(&mut self, w: WarningEntry<'_>) {
         self.file.append_value(w.file);
         self.record.append_value(w.record_no as i64);

@@ -79,7 +79,7 @@ pub fn key_converter(schema: &RecordSetSchema) -> Result<RowConverter, ArrowErro
 }
 
 /// Keys as rows of [`key_converter`]: how later stages name the keys to leave out.
-pub type KeySet = std::collections::HashSet<Vec<u8>>;
+pub type KeySet = hashbrown::HashSet<Vec<u8>>;
 
 /// The key columns of a batch of the set (or of a run) as comparable rows.
 pub fn key_rows(schema: &RecordSetSchema, converter: &RowConverter, batch: &RecordBatch) -> Result<Rows, ArrowError> {

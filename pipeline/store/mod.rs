@@ -333,7 +333,8 @@ pub struct LoadOutput<'a> {
     pub sets: Vec<SetOutput<'a>>,
     /// Quarantined records per record set.
     pub quarantine: Vec<(String, RecordBatch)>,
-    pub warnings: Option<RecordBatch>,
+    /// The load's warnings file, written while the load ran ([`Store::warnings_writer`]).
+    pub warnings: Option<StoredFile>,
     pub inputs: Vec<InputEntry>,
     /// Rows the load contributed per record set (after validation and later-wins).
     pub load_rows: BTreeMap<String, u64>,
@@ -477,6 +478,13 @@ impl Store {
     /// directory is what a crash leaves behind, and the next commit removes it.
     pub fn snapshot_writer(&self, schema: &RecordSetSchema, insurer: &str, version: u64) -> Result<PartWriter<'_>, StoreError> {
         self.part_writer(&self.snapshot_dir(&schema.name, insurer, version), schema.arrow.clone(), Some(sorting(schema)))
+    }
+
+    /// A writer of a load's warnings file (`_warnings/insurer_no=<n>/load=<id>`), streamed while
+    /// the load runs; the commit then names it in the manifest.
+    pub fn warnings_writer(&self, insurer: &str, load_id: &str) -> Result<PartWriter<'_>, StoreError> {
+        let dir = self.root.join("_warnings").join(format!("insurer_no={insurer}")).join(format!("load={load_id}"));
+        self.part_writer(&dir, crate::map::quarantine::warning_schema(), None)
     }
 
     /// Removes the quarantine and warning files of a load that was rolled back.
@@ -747,13 +755,7 @@ impl Store {
                 .join(format!("load={}", out.load_id));
             quarantine.push(self.write_dir(&dir, batch, None)?);
         }
-        let mut warnings = Vec::new();
-        if let Some(w) = &out.warnings
-            && w.num_rows() > 0
-        {
-            let dir = self.root.join("_warnings").join(format!("insurer_no={}", out.insurer_no)).join(format!("load={}", out.load_id));
-            warnings.push(self.write_dir(&dir, w, None)?);
-        }
+        let warnings = out.warnings.into_iter().collect();
         crate::fault::point("store-sets");
         let manifest = Manifest {
             format: FORMAT,

@@ -7,10 +7,11 @@
 
 use super::functions;
 use super::rules::{Rule, RuleBody, Severity};
-use crate::map::spill::{KeySet, key_converter};
+use crate::map::spill::key_converter;
 use crate::schema::{ROW_HASH, RecordSetSchema};
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::row::Rows;
 use chrono::NaiveDate;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::{DFSchema, DataFusionError, TableReference};
@@ -301,9 +302,10 @@ impl Validator {
         for (ri, keys) in self.offending_keys(tables)? {
             let cs = &self.sets[&self.rules[ri].record_set];
             let Some(load) = tables.load.get(&cs.schema.name) else { continue };
+            let keys: hashbrown::HashSet<&[u8]> = keys.iter().flat_map(|rows| rows.iter().map(|r| r.data())).collect();
             let load_rows =
                 key_converter(&cs.schema)?.convert_columns(&cs.schema.key.iter().map(|&k| load.column(k).clone()).collect::<Vec<_>>())?;
-            let hit: Vec<u32> = (0..load.num_rows()).filter(|&i| keys.contains(load_rows.row(i).as_ref())).map(|i| i as u32).collect();
+            let hit: Vec<u32> = (0..load.num_rows()).filter(|&i| keys.contains(load_rows.row(i).data())).map(|i| i as u32).collect();
             if !hit.is_empty() {
                 out.push((ri, hit));
             }
@@ -312,8 +314,9 @@ impl Validator {
     }
 
     /// Runs every set rule of the sets with rows in this load. Returns, per rule that returned
-    /// rows, the keys it returned, as rows of [`key_converter`].
-    pub fn offending_keys(&self, tables: &SetTables) -> Result<Vec<(usize, KeySet)>, ValidateError> {
+    /// rows, the keys it returned, as rows of [`key_converter`] (one `Rows` per result batch:
+    /// millions of keys stay in a few buffers).
+    pub fn offending_keys(&self, tables: &SetTables) -> Result<Vec<(usize, Vec<Rows>)>, ValidateError> {
         if !self.has_set_rules() {
             return Ok(Vec::new());
         }
@@ -329,8 +332,8 @@ impl Validator {
                 let rule = &self.rules[ri];
                 let run = |e: DataFusionError| ValidateError::Run { rule: rule.id.clone(), record_set: cs.schema.name.clone(), source: e };
                 let batches = rt.block_on(async { ctx.sql(rule.sql()).await?.collect().await }).map_err(run)?;
-                let mut offending = KeySet::new();
-                for b in &batches {
+                let mut offending = Vec::new();
+                for b in batches.iter().filter(|b| b.num_rows() > 0) {
                     let cols: Vec<ArrayRef> = cs
                         .schema
                         .key
@@ -338,8 +341,7 @@ impl Validator {
                         .enumerate()
                         .map(|(i, &k)| arrow::compute::cast(b.column(i), &cs.schema.columns[k].data_type))
                         .collect::<Result<_, _>>()?;
-                    let rows = conv.convert_columns(&cols)?;
-                    offending.extend(rows.iter().map(|r| r.as_ref().to_vec()));
+                    offending.push(conv.convert_columns(&cols)?);
                 }
                 if !offending.is_empty() {
                     out.push((ri, offending));

@@ -35,7 +35,7 @@ use crate::schema::RecordSetSchema;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -163,6 +163,8 @@ pub struct PartWriter<'a> {
 pub enum RowGroupColumn {
     /// Values to encode.
     Values(arrow::array::ArrayRef),
+    /// Values to encode, in pieces written one after another.
+    Pieces(Vec<arrow::array::ArrayRef>),
     /// The column's chunks (one per Parquet leaf) in another file, to copy as they are. Each
     /// must have the column's descriptor in this file (type, repetition, path), or the write
     /// fails.
@@ -217,15 +219,13 @@ impl PartWriter<'_> {
         if self.pending_rows == 0 {
             return Ok(());
         }
-        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
-        let batch = match self.pending.as_slice() {
-            [one] => one.clone(),
-            many => arrow::compute::concat_batches(&self.schema, many)
-                .map_err(|e| pq(parquet::errors::ParquetError::ArrowError(e.to_string())))?,
-        };
-        self.pending.clear();
+        // The pending batches go to the column writers one after another, not concatenated
+        // first: a row group of a wide set is tens of MB, and a copy of it is the peak of a load.
+        let pending = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        let columns = batch.columns().iter().map(|c| RowGroupColumn::Values(c.clone())).collect();
+        let columns = (0..self.schema.fields().len())
+            .map(|i| RowGroupColumn::Pieces(pending.iter().map(|b| b.column(i).clone()).collect()))
+            .collect();
         self.encode_row_group(columns, None)
     }
 
@@ -241,6 +241,7 @@ impl PartWriter<'_> {
         self.flush_row_group()?;
         let rows = columns.iter().find_map(|c| match c {
             RowGroupColumn::Values(v) => Some(v.len() as u64),
+            RowGroupColumn::Pieces(p) => Some(p.iter().map(|v| v.len() as u64).sum()),
             RowGroupColumn::Copied(chunks) => chunks.first().map(|c| c.rows_written),
         });
         if let (Some(i), Some(RowGroupColumn::Values(v))) = (self.row_hash, self.row_hash.and_then(|i| columns.get(i))) {
@@ -262,24 +263,37 @@ impl PartWriter<'_> {
         let mut work = Vec::new();
         let mut leaves = Vec::new();
         for (field, column) in self.schema.fields().iter().zip(columns) {
-            match column {
-                RowGroupColumn::Values(values) => {
-                    for leaf in compute_leaves(field, &values).map_err(pq)? {
-                        let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
-                        leaves.push(Leaf::Encoded);
-                        work.push((writer, leaf));
-                    }
-                }
+            let pieces = match column {
+                RowGroupColumn::Values(values) => vec![values],
+                RowGroupColumn::Pieces(pieces) => pieces,
                 RowGroupColumn::Copied(chunks) => {
                     for chunk in chunks {
                         writers.next().ok_or_else(|| general("a leaf without a writer"))?;
                         leaves.push(Leaf::Copied(Box::new(chunk)));
                     }
+                    continue;
+                }
+            };
+            // Leaf j of the field, piece after piece.
+            let mut by_leaf: Vec<Vec<ArrowLeafColumn>> = Vec::new();
+            for piece in &pieces {
+                for (j, leaf) in compute_leaves(field, piece).map_err(pq)?.into_iter().enumerate() {
+                    match by_leaf.get_mut(j) {
+                        Some(l) => l.push(leaf),
+                        None => by_leaf.push(vec![leaf]),
+                    }
                 }
             }
+            for leaf in by_leaf {
+                let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
+                leaves.push(Leaf::Encoded);
+                work.push((writer, leaf));
+            }
         }
-        let chunks = crate::parallel::par_map(work, |(mut writer, leaf)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
-            writer.write(&leaf)?;
+        let chunks = crate::parallel::par_map(work, |(mut writer, pieces)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
+            for leaf in &pieces {
+                writer.write(leaf)?;
+            }
             writer.close()
         });
         let mut chunks = chunks.into_iter();

@@ -1171,8 +1171,9 @@ struct Validation {
 }
 
 /// Turns validation findings into quarantine rows (with each record's raw bytes, read back from
-/// its file) and per-file counts (warnings were written as they were found): a record is quarantined when any row it yielded was
-/// withheld, so read = accepted + quarantined still holds per file.
+/// its file) and per-file counts (the warnings went to `warnings` as they were found): a record
+/// is quarantined when any row it yielded was withheld, so read = accepted + quarantined still
+/// holds per file.
 fn record_findings(
     v: &Validator,
     findings: &crate::validate::apply::Findings,

@@ -38,18 +38,25 @@ pub struct CsvSplitter {
     quoting: bool,
     /// At a record start with csv-core reset: plain lines are split without it.
     fast: bool,
-    /// Whether the fast path is used at all (tests compare with csv-core alone).
-    fast_path: bool,
+    /// Records in a row the fast path may leave to csv-core before it gives up on the file (a
+    /// file whose every line has doubled quotes would pay a failed try per line); 0: never tried
+    /// (tests compare with csv-core alone).
+    give_up_after: u32,
+    /// Records left to csv-core since the fast path last split one.
+    misses: u32,
 }
+
+/// [`CsvSplitter::give_up_after`] for files.
+const GIVE_UP_AFTER: u32 = 64;
 
 impl CsvSplitter {
     /// `quoting`: whether `"` encloses fields (false for layouts that never quote, where a `"`
     /// is an ordinary byte).
     pub fn new(quoting: bool) -> Self {
-        Self::with_fast_path(quoting, true)
+        Self::with_fast_path(quoting, GIVE_UP_AFTER)
     }
 
-    fn with_fast_path(quoting: bool, fast_path: bool) -> Self {
+    fn with_fast_path(quoting: bool, give_up_after: u32) -> Self {
         let reader =
             ReaderBuilder::new().delimiter(b',').quote(b'"').quoting(quoting).double_quote(true).terminator(Terminator::CRLF).build();
         CsvSplitter {
@@ -64,8 +71,9 @@ impl CsvSplitter {
             record_no: 0,
             done: false,
             quoting,
-            fast: fast_path,
-            fast_path,
+            fast: give_up_after > 0,
+            give_up_after,
+            misses: 0,
         }
     }
 
@@ -194,13 +202,18 @@ impl CsvSplitter {
     fn run(&mut self, mut input: &[u8], out: &mut RawRecords, at_end: bool) {
         loop {
             if self.fast {
+                let before = out.records.len();
                 input = self.plain_lines(input, out);
+                if out.records.len() > before {
+                    self.misses = 0;
+                }
                 if input.is_empty() {
                     self.done |= at_end;
                     return;
                 }
                 // A line with quotes or a bare CR, or one not ended yet: csv-core takes it.
                 self.fast = false;
+                self.misses += 1;
             }
             // An empty input tells csv-core the file has ended: only at the real end.
             if input.is_empty() && !at_end {
@@ -232,7 +245,7 @@ impl CsvSplitter {
                         self.emit(out);
                         // At a record start again. A terminator byte csv-core has not consumed
                         // yet is a blank line to the fast path.
-                        if self.fast_path {
+                        if self.misses < self.give_up_after {
                             self.reader.reset();
                             self.fast = true;
                         }
@@ -313,8 +326,10 @@ mod tests {
     /// offset in the file).
     type Split = (u64, u64, Vec<u8>, Vec<(Vec<u8>, u64)>);
 
-    fn everything(input: &[u8], quoting: bool, chunk: usize, fast_path: bool) -> Vec<Split> {
-        let mut s = CsvSplitter::with_fast_path(quoting, fast_path);
+    /// What the splitter gives with the fast path giving up after `give_up_after` misses in a
+    /// row (0: csv-core alone).
+    fn everything(input: &[u8], quoting: bool, chunk: usize, give_up_after: u32) -> Vec<Split> {
+        let mut s = CsvSplitter::with_fast_path(quoting, give_up_after);
         let mut out = RawRecords::default();
         for c in input.chunks(chunk.max(1)) {
             s.feed(c, &mut out).unwrap();
@@ -332,8 +347,8 @@ mod tests {
     fn the_fast_path_takes_plain_lines_and_leaves_the_rest_to_csv_core() {
         let input = b"a,b\r\n\r\n\nc,\"d,e\"\r\nf\rg,h\ni,j";
         for chunk in [1, 2, 5, input.len()] {
-            let got = everything(input, true, chunk, true);
-            assert_eq!(got, everything(input, true, chunk, false));
+            let got = everything(input, true, chunk, GIVE_UP_AFTER);
+            assert_eq!(got, everything(input, true, chunk, 0));
             let raws: Vec<&[u8]> = got.iter().map(|r| r.2.as_slice()).collect();
             assert_eq!(raws, vec![&b"a,b"[..], b"c,\"d,e\"", b"f", b"g,h", b"i,j"]);
             assert_eq!(got[1].1, 8);
@@ -347,8 +362,10 @@ mod tests {
             bytes in prop::collection::vec(prop::sample::select(vec![b'a', b',', b'"', b'\r', b'\n', 0x82, 0xa0]), 0..80),
             quoting in any::<bool>(),
             chunk in 1usize..40,
+            // Small values make it give up (and go on with csv-core) within the input.
+            give_up_after in prop::sample::select(vec![1u32, 2, 3, GIVE_UP_AFTER]),
         ) {
-            prop_assert_eq!(everything(&bytes, quoting, chunk, true), everything(&bytes, quoting, bytes.len() + 1, false));
+            prop_assert_eq!(everything(&bytes, quoting, chunk, give_up_after), everything(&bytes, quoting, bytes.len() + 1, 0));
         }
 
         #[test]

@@ -35,7 +35,7 @@ use crate::schema::RecordSetSchema;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -152,9 +152,12 @@ pub struct PartWriter<'a> {
     schema: arrow::datatypes::SchemaRef,
     /// Where the rows' text `row_hash` is, when it is kept as bytes.
     row_hash: Option<usize>,
-    /// Rows waiting for their row group.
+    /// Rows waiting to be encoded into the row group being written.
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    /// The row group being written: its column writers (one per leaf, holding the pages encoded
+    /// so far) and its rows.
+    group: Option<(Vec<ArrowColumnWriter>, usize)>,
     row_groups: usize,
     rows: u64,
 }
@@ -163,8 +166,6 @@ pub struct PartWriter<'a> {
 pub enum RowGroupColumn {
     /// Values to encode.
     Values(arrow::array::ArrayRef),
-    /// Values to encode, in pieces written one after another.
-    Pieces(Vec<arrow::array::ArrayRef>),
     /// The column's chunks (one per Parquet leaf) in another file, to copy as they are. Each
     /// must have the column's descriptor in this file (type, repetition, path), or the write
     /// fails.
@@ -185,6 +186,10 @@ pub const FORMAT: u32 = 2;
 /// Rows per row group of the store's files.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// Rows encoded into the open row group at once: a row group is held as encoded, compressed
+/// pages, not as the rows of a quarter million records.
+const ENCODE_ROWS: usize = 32 * 1024;
+
 impl PartWriter<'_> {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
         let converted;
@@ -198,12 +203,15 @@ impl PartWriter<'_> {
         self.rows += batch.num_rows() as u64;
         let mut off = 0;
         while off < batch.num_rows() {
-            let len = (ROW_GROUP_ROWS - self.pending_rows).min(batch.num_rows() - off);
+            let in_group = self.group.as_ref().map_or(0, |g| g.1);
+            let len = (ROW_GROUP_ROWS - in_group - self.pending_rows).min(batch.num_rows() - off);
             self.pending.push(batch.slice(off, len));
             self.pending_rows += len;
             off += len;
-            if self.pending_rows == ROW_GROUP_ROWS {
+            if in_group + self.pending_rows == ROW_GROUP_ROWS {
                 self.flush_row_group()?;
+            } else if self.pending_rows >= ENCODE_ROWS {
+                self.encode_pending()?;
             }
         }
         Ok(())
@@ -214,19 +222,63 @@ impl PartWriter<'_> {
         self.writer.schema_descr()
     }
 
-    /// Encodes the pending rows as one row group, its columns on every core.
-    fn flush_row_group(&mut self) -> Result<(), StoreError> {
+    /// Encodes the pending rows into the open row group (opening one if none is), its columns on
+    /// every core; the pending pieces go to the column writers one after another, not
+    /// concatenated first.
+    fn encode_pending(&mut self) -> Result<(), StoreError> {
         if self.pending_rows == 0 {
             return Ok(());
         }
-        // The pending batches go to the column writers one after another, not concatenated
-        // first: a row group of a wide set is tens of MB, and a copy of it is the peak of a load.
+        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        let general = |reason: &str| pq(parquet::errors::ParquetError::General(reason.into()));
+        let (writers, rows) = match self.group.take() {
+            Some(g) => g,
+            None => (self.columns.create_column_writers(self.row_groups).map_err(pq)?, 0),
+        };
         let pending = std::mem::take(&mut self.pending);
+        let mut writers = writers.into_iter();
+        let mut work = Vec::new();
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            // Leaf j of the field, piece after piece.
+            let mut by_leaf: Vec<Vec<ArrowLeafColumn>> = Vec::new();
+            for piece in &pending {
+                for (j, leaf) in compute_leaves(field, piece.column(i)).map_err(pq)?.into_iter().enumerate() {
+                    match by_leaf.get_mut(j) {
+                        Some(l) => l.push(leaf),
+                        None => by_leaf.push(vec![leaf]),
+                    }
+                }
+            }
+            for leaves in by_leaf {
+                work.push((writers.next().ok_or_else(|| general("a leaf without a writer"))?, leaves));
+            }
+        }
+        let encoded = crate::parallel::par_map(work, |(mut writer, leaves)| -> Result<ArrowColumnWriter, parquet::errors::ParquetError> {
+            for leaf in &leaves {
+                writer.write(leaf)?;
+            }
+            Ok(writer)
+        });
+        let writers = encoded.into_iter().collect::<Result<Vec<_>, _>>().map_err(pq)?;
+        self.group = Some((writers, rows + self.pending_rows));
         self.pending_rows = 0;
-        let columns = (0..self.schema.fields().len())
-            .map(|i| RowGroupColumn::Pieces(pending.iter().map(|b| b.column(i).clone()).collect()))
-            .collect();
-        self.encode_row_group(columns, None)
+        Ok(())
+    }
+
+    /// Ends the open row group: the pending rows are encoded, the column chunks closed (on every
+    /// core) and appended to the file.
+    fn flush_row_group(&mut self) -> Result<(), StoreError> {
+        self.encode_pending()?;
+        let Some((writers, _)) = self.group.take() else { return Ok(()) };
+        let pq = |source| StoreError::Parquet { path: self.file_path.clone(), source };
+        let chunks = crate::parallel::par_map(writers, |w| w.close());
+        let mut group = self.writer.next_row_group().map_err(pq)?;
+        for chunk in chunks {
+            chunk.and_then(|c| c.append_to_row_group(&mut group)).map_err(pq)?;
+        }
+        group.close().map_err(pq)?;
+        self.row_groups += 1;
+        Ok(())
     }
 
     /// Writes one row group of `columns` (one per field of the file's schema, in order): values
@@ -241,7 +293,6 @@ impl PartWriter<'_> {
         self.flush_row_group()?;
         let rows = columns.iter().find_map(|c| match c {
             RowGroupColumn::Values(v) => Some(v.len() as u64),
-            RowGroupColumn::Pieces(p) => Some(p.iter().map(|v| v.len() as u64).sum()),
             RowGroupColumn::Copied(chunks) => chunks.first().map(|c| c.rows_written),
         });
         if let (Some(i), Some(RowGroupColumn::Values(v))) = (self.row_hash, self.row_hash.and_then(|i| columns.get(i))) {
@@ -263,37 +314,24 @@ impl PartWriter<'_> {
         let mut work = Vec::new();
         let mut leaves = Vec::new();
         for (field, column) in self.schema.fields().iter().zip(columns) {
-            let pieces = match column {
-                RowGroupColumn::Values(values) => vec![values],
-                RowGroupColumn::Pieces(pieces) => pieces,
+            match column {
+                RowGroupColumn::Values(values) => {
+                    for leaf in compute_leaves(field, &values).map_err(pq)? {
+                        let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
+                        leaves.push(Leaf::Encoded);
+                        work.push((writer, leaf));
+                    }
+                }
                 RowGroupColumn::Copied(chunks) => {
                     for chunk in chunks {
                         writers.next().ok_or_else(|| general("a leaf without a writer"))?;
                         leaves.push(Leaf::Copied(Box::new(chunk)));
                     }
-                    continue;
                 }
-            };
-            // Leaf j of the field, piece after piece.
-            let mut by_leaf: Vec<Vec<ArrowLeafColumn>> = Vec::new();
-            for piece in &pieces {
-                for (j, leaf) in compute_leaves(field, piece).map_err(pq)?.into_iter().enumerate() {
-                    match by_leaf.get_mut(j) {
-                        Some(l) => l.push(leaf),
-                        None => by_leaf.push(vec![leaf]),
-                    }
-                }
-            }
-            for leaf in by_leaf {
-                let writer = writers.next().ok_or_else(|| general("a leaf without a writer"))?;
-                leaves.push(Leaf::Encoded);
-                work.push((writer, leaf));
             }
         }
-        let chunks = crate::parallel::par_map(work, |(mut writer, pieces)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
-            for leaf in &pieces {
-                writer.write(leaf)?;
-            }
+        let chunks = crate::parallel::par_map(work, |(mut writer, leaf)| -> Result<ArrowColumnChunk, parquet::errors::ParquetError> {
+            writer.write(&leaf)?;
             writer.close()
         });
         let mut chunks = chunks.into_iter();
@@ -692,6 +730,7 @@ impl Store {
             row_hash,
             pending: Vec::new(),
             pending_rows: 0,
+            group: None,
             row_groups: 0,
             rows: 0,
         })
@@ -803,5 +842,53 @@ impl Store {
         std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
         fsync_dir(&dir)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn row_groups_are_whole_and_rows_in_order_however_the_batches_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("s", DataType::Utf8, true)]));
+        let total = ROW_GROUP_ROWS * 2 + 12_345;
+        let mut w = store.part_writer(&dir.path().join("t"), schema.clone(), None).unwrap();
+        // Batches of sizes that cross the encoding step and the row groups' ends at odd places.
+        let sizes = [1usize, 4095, ENCODE_ROWS + 7, 100_000, 3, ROW_GROUP_ROWS];
+        let (mut at, mut k) = (0, 0);
+        while at < total {
+            let n = sizes[k % sizes.len()].min(total - at);
+            k += 1;
+            let ns = Int64Array::from_iter_values(at as i64..(at + n) as i64);
+            let ss = StringArray::from_iter((at..at + n).map(|i| if i % 7 == 0 { None } else { Some(format!("v{i}")) }));
+            w.write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(ns), Arc::new(ss)]).unwrap()).unwrap();
+            at += n;
+        }
+        let f = w.finish().unwrap();
+        assert_eq!(f.rows, total as u64);
+        let file = std::fs::File::open(dir.path().join(&f.path)).unwrap();
+        let b = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let groups: Vec<i64> = b.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, vec![ROW_GROUP_ROWS as i64, ROW_GROUP_ROWS as i64, 12_345]);
+        let mut next = 0i64;
+        for batch in b.build().unwrap() {
+            let batch = batch.unwrap();
+            let ns = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let ss = batch.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+            for i in 0..batch.num_rows() {
+                assert_eq!(ns.value(i), next);
+                assert_eq!(ss.is_null(i), next % 7 == 0);
+                if !ss.is_null(i) {
+                    assert_eq!(ss.value(i), format!("v{next}"));
+                }
+                next += 1;
+            }
+        }
+        assert_eq!(next, total as i64);
     }
 }

@@ -257,7 +257,9 @@ struct KeyCmp(Vec<ColumnCmp>);
 /// knows — in place; a dynamic comparator per value was half of that thread's time.
 enum ColumnCmp {
     Views(arrow::array::StringViewArray, arrow::array::StringViewArray),
-    Dates(arrow::buffer::ScalarBuffer<i32>, arrow::buffer::ScalarBuffer<i32>),
+    /// Dates and 32-bit integers (a `history_no`): compared as the numbers they are stored as.
+    I32(arrow::buffer::ScalarBuffer<i32>, arrow::buffer::ScalarBuffer<i32>),
+    I64(arrow::buffer::ScalarBuffer<i64>, arrow::buffer::ScalarBuffer<i64>),
     Any(DynComparator),
 }
 
@@ -270,9 +272,17 @@ impl KeyCmp {
                 let plain = x.null_count() == 0 && y.null_count() == 0 && x.data_type() == y.data_type();
                 Ok(match x.data_type() {
                     DataType::Utf8View if plain => ColumnCmp::Views(x.as_string_view().clone(), y.as_string_view().clone()),
-                    DataType::Date32 if plain => ColumnCmp::Dates(
+                    DataType::Date32 if plain => ColumnCmp::I32(
                         x.as_primitive::<arrow::datatypes::Date32Type>().values().clone(),
                         y.as_primitive::<arrow::datatypes::Date32Type>().values().clone(),
+                    ),
+                    DataType::Int32 if plain => ColumnCmp::I32(
+                        x.as_primitive::<arrow::datatypes::Int32Type>().values().clone(),
+                        y.as_primitive::<arrow::datatypes::Int32Type>().values().clone(),
+                    ),
+                    DataType::Int64 if plain => ColumnCmp::I64(
+                        x.as_primitive::<arrow::datatypes::Int64Type>().values().clone(),
+                        y.as_primitive::<arrow::datatypes::Int64Type>().values().clone(),
                     ),
                     _ => ColumnCmp::Any(make_comparator(x.as_ref(), y.as_ref(), SortOptions::default())?),
                 })
@@ -285,7 +295,8 @@ impl KeyCmp {
         for c in &self.0 {
             let o = match c {
                 ColumnCmp::Views(a, b) => cmp_views(a, i, b, j),
-                ColumnCmp::Dates(a, b) => a[i].cmp(&b[j]),
+                ColumnCmp::I32(a, b) => a[i].cmp(&b[j]),
+                ColumnCmp::I64(a, b) => a[i].cmp(&b[j]),
                 ColumnCmp::Any(f) => f(i, j),
             };
             if o.is_ne() {

@@ -16,7 +16,7 @@
 //! on any input and chunking); csv-core took a tenth of a CSV load's CPU, and its output was
 //! copied twice more.
 
-use super::{FieldSpan, RawRecords, RecordMeta, RecordSplitter, SplitError};
+use super::{FieldSpan, RawRecords, RecordSplitter, SplitError};
 use csv_core::{ReadFieldResult, Reader, ReaderBuilder, Terminator};
 
 /// Splits CSV bytes into records.
@@ -94,17 +94,7 @@ impl CsvSplitter {
                 self.record_no += 1;
                 let raw_start = out.raw.len();
                 out.raw.extend_from_slice(content);
-                out.records.push(RecordMeta {
-                    record_no: self.record_no,
-                    offset: self.raw_base,
-                    raw_start,
-                    raw_end: out.raw.len(),
-                    fields_start,
-                    fields_end: out.fields.len(),
-                    entries_start: 0,
-                    entries_end: 0,
-                    fault: None,
-                });
+                out.push_record(self.record_no, self.raw_base, raw_start, fields_start);
             }
             self.raw_base += (nl + 1) as u64;
             input = &input[nl + 1..];
@@ -180,17 +170,7 @@ impl CsvSplitter {
                 raw_offset: f.raw_offset.saturating_sub(lead),
             });
         }
-        out.records.push(RecordMeta {
-            record_no: self.record_no,
-            offset: self.raw_base + lead as u64,
-            raw_start,
-            raw_end: out.raw.len(),
-            fields_start,
-            fields_end: out.fields.len(),
-            entries_start: 0,
-            entries_end: 0,
-            fault: None,
-        });
+        out.push_record(self.record_no, self.raw_base + lead as u64, raw_start, fields_start);
         self.raw_base += self.raw.len() as u64;
         self.raw.clear();
         self.fields.clear();

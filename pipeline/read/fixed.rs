@@ -3,7 +3,7 @@
 //! Nothing is decoded here: SPEC §4.7 says cut bytes first, then decode each field, so a field is
 //! cut by byte range in the mapping stage and decoded on its own.
 
-use super::{RawRecords, RecordMeta, RecordSplitter, SplitError};
+use super::{RawRecords, RecordSplitter, SplitError};
 
 /// What follows each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,17 +68,7 @@ impl FixedSplitter {
         let raw_start = out.raw.len();
         out.raw.extend_from_slice(&rec[..self.record_len]);
         let fields_at = out.fields.len();
-        out.records.push(RecordMeta {
-            record_no: self.record_no,
-            offset: self.base,
-            raw_start,
-            raw_end: out.raw.len(),
-            fields_start: fields_at,
-            fields_end: fields_at,
-            entries_start: 0,
-            entries_end: 0,
-            fault: None,
-        });
+        out.push_record(self.record_no, self.base, raw_start, fields_at);
         self.base += rec.len() as u64;
         Ok(())
     }

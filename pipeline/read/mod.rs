@@ -144,6 +144,22 @@ impl<'a> RecordView<'a> {
 }
 
 impl RawRecords {
+    /// Ends a record whose raw bytes and fields (if any) were appended from `raw_start` and
+    /// `fields_start` on (a splitter's record: no list entries, no fault).
+    pub fn push_record(&mut self, record_no: u64, offset: u64, raw_start: usize, fields_start: usize) {
+        self.records.push(RecordMeta {
+            record_no,
+            offset,
+            raw_start,
+            raw_end: self.raw.len(),
+            fields_start,
+            fields_end: self.fields.len(),
+            entries_start: 0,
+            entries_end: 0,
+            fault: None,
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.records.len()
     }

@@ -128,7 +128,7 @@ impl GaijiTable {
     /// without a mapping, which stay in the text.
     pub fn apply(&self, text: &mut String, start: usize, unmapped: &mut Vec<UnmappedGaiji>) {
         // PUA characters are encoded as EE 80 80 – EF A3 BF in UTF-8: skip the scan otherwise.
-        if !text.as_bytes()[start..].iter().any(|&b| b == 0xEE || b == 0xEF) {
+        if memchr::memchr2(0xEE, 0xEF, &text.as_bytes()[start..]).is_none() {
             return;
         }
         if !text[start..].chars().any(is_private_use) {

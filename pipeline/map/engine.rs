@@ -210,7 +210,9 @@ impl<'a> Mapper<'a> {
         // ASCII is the same in CP932 and UTF-8 and holds no 外字: most fields take this path.
         let ascii = bytes.is_ascii();
         if ascii {
-            self.text.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+            // SAFETY: every byte is ASCII (checked just above), and ASCII text is UTF-8. Checking
+            // it again through `from_utf8` cost a call per field: 0.15 s of a 1M-record file.
+            self.text.push_str(unsafe { std::str::from_utf8_unchecked(bytes) });
         } else {
             match layout.encoding {
                 EncodingName::Cp932 => cp932::decode_field(bytes, &mut self.text).map_err(|e| {

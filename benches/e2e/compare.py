@@ -2,8 +2,9 @@
 """End-to-end comparison of kiban with the tools a municipality could use instead.
 
 Run by `benches/e2e/run` (which installs the peers and builds kiban); see benches/e2e/README.md.
-Every command is a separate process, measured with wait4(2): wall time, CPU time (user + system,
-children included) and peak RSS (the largest of the process and the children it waited for).
+Every command is a separate process run under GNU time: CPU time (user + system, children
+included) and peak RSS (the largest of the process and the children it waited for); its wall
+time is the shell's `time` of the command, in milliseconds.
 After each comparison the outputs are checked to hold the same data: row counts and, per
 column, an order-independent digest (DuckDB's hash of the canonical text of each value, summed)
 of the columns every tool produced. kiban stores dates as dates and a few codes normalised; the
@@ -26,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PY = sys.executable
 INSURER = "141309"
 # Runs per tool of the diff section (the median is reported).
-DIFF_RUNS = 5
+DIFF_RUNS = 7
 
 
 class Result:
@@ -35,28 +36,44 @@ class Result:
 
 
 def measure(tool, cmd, env=None, log=None):
-    """Runs `cmd` (a shell command line) under GNU time: wall, CPU (user + system of the shell and
+    """Runs `cmd` (a shell command line) under GNU time: CPU (user + system of the shell and
     everything it waited for) and peak RSS (the largest of them). Not wait4 from here: a child
-    forked from this Python process would start with its resident pages counted."""
+    forked from this Python process would start with its resident pages counted. Wall time is
+    the shell's `time` of `cmd` alone, in milliseconds (GNU time's is in hundredths, ±3 % of a
+    ratio for a 0.15 s diff, and counts the shell's start)."""
     stats = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kiban-e2e-time-{os.getpid()}")
+    wall = stats + ".wall"
     with open(log or os.devnull, "ab") as out:
         out.write(f"\n$ {cmd}\n".encode())
         out.flush()
-        p = subprocess.run(["/usr/bin/time", "-o", stats, "-f", "%e %U %S %M", "bash", "-c", cmd],
+        # The command's stderr goes on to the log (fd 3); only `time`'s line goes to `wall`.
+        timed = f"TIMEFORMAT=%3R; {{ time {{ {cmd} ; }} 2>&3 ; }} 3>&2 2> {wall}"
+        p = subprocess.run(["/usr/bin/time", "-o", stats, "-f", "%e %U %S %M", "bash", "-c", timed],
                            stdout=out, stderr=out, env={**os.environ, **(env or {})})
     with open(stats) as f:
         last = f.read().strip().splitlines()[-1].split()
-    wall, user, system, rss = float(last[0]), float(last[1]), float(last[2]), int(last[3])
-    return Result(tool, wall, user + system, rss, p.returncode)
+    user, system, rss = float(last[1]), float(last[2]), int(last[3])
+    with open(wall) as f:
+        elapsed = float(f.read().split()[-1])
+    return Result(tool, elapsed, user + system, rss, p.returncode)
 
 
-def measure_median(tool, cmd, times, log=None):
-    """`measure`, `times` times: the run of median wall time (its CPU and RSS with it). For
-    sub-second commands, where one run is at the mercy of the machine's noise; every tool of a
-    section gets the same number of runs."""
-    runs = sorted((measure(tool, cmd, log=log) for _ in range(times)), key=lambda r: r.wall)
-    failed = [r for r in runs if r.rc != 0]
-    return failed[0] if failed else runs[len(runs) // 2]
+def measure_interleaved(specs, times, log=None):
+    """Each (tool, setup, cmd) of `specs` `times` times, the tools taking turns round by round, so
+    a drift of the machine's speed falls on every tool alike; `setup` (removing the last run's
+    output) runs before each run, untimed. For sub-second commands, where one run is at the mercy
+    of the machine's noise. Per tool, the run of median wall time (its CPU and RSS with it)."""
+    runs = {tool: [] for tool, _, _ in specs}
+    for _ in range(times):
+        for tool, setup, cmd in specs:
+            sh(setup)
+            runs[tool].append(measure(tool, cmd, log=log))
+    out = []
+    for tool, _, _ in specs:
+        rs = sorted(runs[tool], key=lambda r: r.wall)
+        failed = [r for r in rs if r.rc != 0]
+        out.append(failed[0] if failed else rs[len(rs) // 2])
+    return out
 
 
 def sh(cmd):
@@ -231,16 +248,14 @@ def section_diff(args, table, checks):
     old, new = set_files(store, "insured_person", 1), set_files(store, "insured_person", 2)
     old_glob = f"{store}/insured_person/insurer_no={INSURER}/version=1/*.parquet"
     new_glob = f"{store}/insured_person/insurer_no={INSURER}/version=2/*.parquet"
-    # Each diff takes well under a second: every tool runs DIFF_RUNS times, the median counts.
-    results = [
-        measure_median("DuckDB keyed diff", f"rm -f {out}/duckdb.parquet && {PY} {HERE}/peers.py duckdb diff '{old_glob}' '{new_glob}' {out}/duckdb.parquet",
-                       DIFF_RUNS, log=log),
-        measure_median("Polars keyed diff", f"rm -f {out}/polars.parquet && {PY} {HERE}/peers.py polars diff '{old_glob}' '{new_glob}' {out}/polars.parquet",
-                       DIFF_RUNS, log=log),
-    ]
-    k = measure_median("kiban diff", f"rm -rf {out}/kiban && {kiban} diff --store {store} --from 1 --to 2 --set insured_person --out {out}/kiban",
-                       DIFF_RUNS, log=log)
-    results.append(k)
+    # Each diff takes well under a second: every tool runs DIFF_RUNS times, the tools taking
+    # turns, and the median counts; the last run's output is removed before a run, untimed.
+    results = measure_interleaved([
+        ("DuckDB keyed diff", f"rm -f {out}/duckdb.parquet", f"{PY} {HERE}/peers.py duckdb diff '{old_glob}' '{new_glob}' {out}/duckdb.parquet"),
+        ("Polars keyed diff", f"rm -f {out}/polars.parquet", f"{PY} {HERE}/peers.py polars diff '{old_glob}' '{new_glob}' {out}/polars.parquet"),
+        ("kiban diff", f"rm -rf {out}/kiban", f"{kiban} diff --store {store} --from 1 --to 2 --set insured_person --out {out}/kiban"),
+    ], DIFF_RUNS, log=log)
+    k = results[-1]
     con = duck()
     rows = con.execute(f"SELECT count(*) FROM {new}").fetchone()[0]
     table.append((f"diff of {rows / 1e6:.1f}M rows, 1 % changed (insured_person v1 → v2), median of {DIFF_RUNS} runs", results, k))

@@ -175,12 +175,10 @@ fn hashes_in_one_run(text: &StringArray) -> Option<FixedSizeBinaryArray> {
         return None;
     }
     let offsets = text.value_offsets();
-    let first = *offsets.first()?;
-    let stride = 2 * BYTES as i32;
-    if offsets.iter().enumerate().any(|(i, &o)| i64::from(o) != i64::from(first) + i as i64 * i64::from(stride)) {
+    if !offsets.windows(2).all(|w| w[1] - w[0] == 2 * BYTES as i32) {
         return None;
     }
-    let start = usize::try_from(first).ok()?;
+    let start = usize::try_from(*offsets.first()?).ok()?;
     let digits = text.values().get(start..start + text.len() * 2 * BYTES)?;
     let mut out = vec![0u8; text.len() * BYTES];
     if !decode_hex_run(digits, &mut out) {
